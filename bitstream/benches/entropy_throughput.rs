@@ -40,9 +40,7 @@ fn categorical_data() -> (Vec<u32>, Vec<f64>) {
         cdf.push(acc);
     }
     let mut rng = StdRng::seed_from_u64(2);
-    let symbols = (0..N)
-        .map(|_| cdf.partition_point(|&c| c < rng.gen::<f64>()).min(255) as u32)
-        .collect();
+    let symbols = (0..N).map(|_| cdf.partition_point(|&c| c < rng.gen::<f64>()).min(255) as u32).collect();
     (symbols, probs)
 }
 
@@ -107,11 +105,7 @@ fn bench(c: &mut Criterion) {
         )
     });
     let mut e = SymbolEncoder::new();
-    e.encode_adaptive(
-        &mut AdaptiveCategoricalModel::new(256).unwrap(),
-        &cat_symbols,
-    )
-    .unwrap();
+    e.encode_adaptive(&mut AdaptiveCategoricalModel::new(256).unwrap(), &cat_symbols).unwrap();
     let adaptive_stream = e.finish();
     group.bench_function("adaptive256/decode", |b| {
         b.iter_batched(
@@ -125,21 +119,17 @@ fn bench(c: &mut Criterion) {
     });
 
     // --- Anchor: constriction directly, same categorical data and model ---
-    let anchor = DefaultContiguousCategoricalEntropyModel::from_floating_point_probabilities_fast(
-        &cat_probs, None,
-    )
-    .unwrap();
+    let anchor =
+        DefaultContiguousCategoricalEntropyModel::from_floating_point_probabilities_fast(&cat_probs, None).unwrap();
     group.bench_function("anchor_constriction_categorical256/encode", |b| {
         b.iter(|| {
             let mut e = DefaultRangeEncoder::new();
-            e.encode_iid_symbols(cat_symbols.iter().map(|&s| s as usize), &anchor)
-                .unwrap();
+            e.encode_iid_symbols(cat_symbols.iter().map(|&s| s as usize), &anchor).unwrap();
             e.into_compressed().unwrap()
         })
     });
     let mut e = DefaultRangeEncoder::new();
-    e.encode_iid_symbols(cat_symbols.iter().map(|&s| s as usize), &anchor)
-        .unwrap();
+    e.encode_iid_symbols(cat_symbols.iter().map(|&s| s as usize), &anchor).unwrap();
     let anchor_stream = e.into_compressed().unwrap();
     group.bench_function("anchor_constriction_categorical256/decode", |b| {
         b.iter(|| {
@@ -159,10 +149,7 @@ fn bench(c: &mut Criterion) {
             let probs: Vec<f64> = d.frequencies().iter().map(|&f| f as f64).collect();
             (
                 d.offset(),
-                DefaultContiguousCategoricalEntropyModel::from_floating_point_probabilities_fast(
-                    &probs, None,
-                )
-                .unwrap(),
+                DefaultContiguousCategoricalEntropyModel::from_floating_point_probabilities_fast(&probs, None).unwrap(),
             )
         })
         .collect();
@@ -171,10 +158,7 @@ fn bench(c: &mut Criterion) {
         .zip(&indexes)
         .map(|(&s, &i)| {
             let (offset, m) = &anchor_tables[i as usize];
-            (
-                ((s - offset) as usize).min(m.support_size() - 1),
-                i as usize,
-            )
+            (((s - offset) as usize).min(m.support_size() - 1), i as usize)
         })
         .collect();
     group.bench_function("anchor_constriction_gaussian/encode", |b| {

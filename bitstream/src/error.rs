@@ -25,19 +25,10 @@ pub enum Error {
     HeaderCrc { stored: u32, computed: u32 },
     /// A chunk's CRC-32 did not match.
     #[error("corrupt {kind} chunk #{index}: CRC-32 mismatch (stored {stored:08x}, computed {computed:08x})")]
-    ChunkCrc {
-        kind: ChunkName,
-        index: usize,
-        stored: u32,
-        computed: u32,
-    },
+    ChunkCrc { kind: ChunkName, index: usize, stored: u32, computed: u32 },
     /// A length or count field is larger than the data that follows it, or than a hard limit.
     #[error("invalid length: {what} is {value}, limit {limit}")]
-    LengthOutOfBounds {
-        what: &'static str,
-        value: u64,
-        limit: u64,
-    },
+    LengthOutOfBounds { what: &'static str, value: u64, limit: u64 },
     /// A field holds a value the format does not allow.
     #[error("invalid {field}: {detail}")]
     InvalidField { field: &'static str, detail: String },

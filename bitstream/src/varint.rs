@@ -28,20 +28,14 @@ pub fn read_u64(input: &mut &[u8], what: &'static str) -> Result<u64> {
         *input = rest;
         let payload = u64::from(byte & 0x7f);
         if i == 9 && payload > 1 {
-            return Err(Error::InvalidField {
-                field: what,
-                detail: "varint overflows 64 bits".into(),
-            });
+            return Err(Error::InvalidField { field: what, detail: "varint overflows 64 bits".into() });
         }
         value |= payload << (7 * i);
         if byte & 0x80 == 0 {
             return Ok(value);
         }
     }
-    Err(Error::InvalidField {
-        field: what,
-        detail: "varint longer than 10 bytes".into(),
-    })
+    Err(Error::InvalidField { field: what, detail: "varint longer than 10 bytes".into() })
 }
 
 /// Reads a varint and checks it is at most `limit`.

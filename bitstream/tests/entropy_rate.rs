@@ -1,9 +1,7 @@
 //! The coder must spend what the model says: within 0.1 % of the ideal
 //! -log2 p sum (under the quantized tables) on a million symbols.
 
-use neco_bitstream::entropy::{
-    AdaptiveCategoricalModel, CategoricalModel, GaussianConditional, SymbolEncoder, TOTAL,
-};
+use neco_bitstream::entropy::{AdaptiveCategoricalModel, CategoricalModel, GaussianConditional, SymbolEncoder, TOTAL};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 const N: usize = 1_000_000;
@@ -24,11 +22,7 @@ fn gaussian_rate_is_within_a_thousandth_of_ideal() {
         let i = g.index_for_scale(scale as f32);
         indexes.push(i);
         // Occasional outliers exercise the escape path too.
-        let v = if rng.gen::<f64>() < 1e-3 {
-            normal(&mut rng) * 1e5
-        } else {
-            normal(&mut rng) * scale
-        };
+        let v = if rng.gen::<f64>() < 1e-3 { normal(&mut rng) * 1e5 } else { normal(&mut rng) * scale };
         symbols.push(v.round() as i32);
     }
     let ideal = g.tables().ideal_bits(&symbols, &indexes).unwrap();
@@ -36,10 +30,7 @@ fn gaussian_rate_is_within_a_thousandth_of_ideal() {
     e.encode_indexed(g.tables(), &symbols, &indexes).unwrap();
     let actual = (e.finish().len() * 8) as f64;
     let overhead = actual / ideal - 1.0;
-    println!(
-        "gaussian: ideal {ideal:.0} bits, actual {actual:.0} bits, overhead {:.4} %",
-        overhead * 100.0
-    );
+    println!("gaussian: ideal {ideal:.0} bits, actual {actual:.0} bits, overhead {:.4} %", overhead * 100.0);
     assert!(overhead.abs() < 1e-3, "overhead {overhead}");
 }
 
@@ -49,31 +40,19 @@ fn categorical_rate_is_within_a_thousandth_of_ideal() {
     let model = CategoricalModel::from_probabilities(&probs).unwrap();
     let freqs = model.frequencies();
     let mut rng = StdRng::seed_from_u64(8);
-    let symbols: Vec<u32> = (0..N)
-        .map(|_| (rng.gen::<f64>().powi(3) * 256.0) as u32)
-        .collect();
-    let ideal: f64 = symbols
-        .iter()
-        .map(|&s| (TOTAL as f64 / freqs[s as usize] as f64).log2())
-        .sum();
+    let symbols: Vec<u32> = (0..N).map(|_| (rng.gen::<f64>().powi(3) * 256.0) as u32).collect();
+    let ideal: f64 = symbols.iter().map(|&s| (TOTAL as f64 / freqs[s as usize] as f64).log2()).sum();
     let mut e = SymbolEncoder::new();
     e.encode_categorical(&model, &symbols).unwrap();
     let actual = (e.finish().len() * 8) as f64;
     let overhead = actual / ideal - 1.0;
-    println!(
-        "categorical: ideal {ideal:.0} bits, actual {actual:.0} bits, overhead {:.4} %",
-        overhead * 100.0
-    );
+    println!("categorical: ideal {ideal:.0} bits, actual {actual:.0} bits, overhead {:.4} %", overhead * 100.0);
     assert!(overhead.abs() < 1e-3, "overhead {overhead}");
 
     // The adaptive model learns the skew: it must beat a uniform code clearly.
     let mut e = SymbolEncoder::new();
-    e.encode_adaptive(&mut AdaptiveCategoricalModel::new(256).unwrap(), &symbols)
-        .unwrap();
+    e.encode_adaptive(&mut AdaptiveCategoricalModel::new(256).unwrap(), &symbols).unwrap();
     let adaptive = (e.finish().len() * 8) as f64;
-    println!(
-        "adaptive: {adaptive:.0} bits ({:.3} bits/symbol)",
-        adaptive / N as f64
-    );
+    println!("adaptive: {adaptive:.0} bits ({:.3} bits/symbol)", adaptive / N as f64);
     assert!(adaptive < 0.9 * 8.0 * N as f64);
 }

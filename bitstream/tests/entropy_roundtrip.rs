@@ -1,8 +1,8 @@
 //! Property tests: whatever goes in comes back out, for every model kind.
 
 use neco_bitstream::entropy::{
-    AdaptiveCategoricalModel, CategoricalModel, ChannelPmf, FactorizedPrior, GaussianConditional,
-    IndexedTables, QuantizedDistribution, SymbolDecoder, SymbolEncoder,
+    AdaptiveCategoricalModel, CategoricalModel, ChannelPmf, FactorizedPrior, GaussianConditional, IndexedTables,
+    QuantizedDistribution, SymbolDecoder, SymbolEncoder,
 };
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -23,24 +23,18 @@ fn symbol() -> impl Strategy<Value = i32> {
 }
 
 fn random_tables() -> impl Strategy<Value = IndexedTables> {
-    prop::collection::vec(
-        (
-            -1000i32..1000,
-            prop::collection::vec(0.0f64..1.0, 1..40),
-            0.0f64..0.1,
-        ),
-        1..6,
+    prop::collection::vec((-1000i32..1000, prop::collection::vec(0.0f64..1.0, 1..40), 0.0f64..0.1), 1..6).prop_map(
+        |dists| {
+            let dists = dists
+                .into_iter()
+                .map(|(offset, mut pmf, tail)| {
+                    pmf[0] += 1e-3; // keep the total positive
+                    QuantizedDistribution::from_pmf(offset, &pmf, tail).unwrap()
+                })
+                .collect();
+            IndexedTables::new(dists).unwrap()
+        },
     )
-    .prop_map(|dists| {
-        let dists = dists
-            .into_iter()
-            .map(|(offset, mut pmf, tail)| {
-                pmf[0] += 1e-3; // keep the total positive
-                QuantizedDistribution::from_pmf(offset, &pmf, tail).unwrap()
-            })
-            .collect();
-        IndexedTables::new(dists).unwrap()
-    })
 }
 
 proptest! {
@@ -115,18 +109,12 @@ proptest! {
 fn ndarray_views_round_trip() {
     use ndarray::Array3;
     let g = gaussian();
-    let symbols = Array3::from_shape_fn((4, 5, 6), |(c, y, x)| {
-        (c as i32 - 2) * (y as i32 - x as i32)
-    });
+    let symbols = Array3::from_shape_fn((4, 5, 6), |(c, y, x)| (c as i32 - 2) * (y as i32 - x as i32));
     let indexes = Array3::from_shape_fn((4, 5, 6), |(c, y, _)| (c * 10 + y) as u16);
     let mut e = SymbolEncoder::new();
-    e.encode_indexed_array(g.tables(), symbols.view(), indexes.view())
-        .unwrap();
+    e.encode_indexed_array(g.tables(), symbols.view(), indexes.view()).unwrap();
     let bytes = e.finish();
-    let out = SymbolDecoder::new(&bytes)
-        .unwrap()
-        .decode_indexed_array(g.tables(), indexes.view())
-        .unwrap();
+    let out = SymbolDecoder::new(&bytes).unwrap().decode_indexed_array(g.tables(), indexes.view()).unwrap();
     assert_eq!(out, symbols);
 }
 

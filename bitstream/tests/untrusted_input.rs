@@ -31,9 +31,7 @@ fn decode_everything(bytes: &[u8], n: usize) {
 
 fn valid_stream() -> Vec<u8> {
     let g = gaussian();
-    let symbols: Vec<i32> = (0..500)
-        .map(|i| if i % 50 == 0 { 1 << 20 } else { (i % 9) - 4 })
-        .collect();
+    let symbols: Vec<i32> = (0..500).map(|i| if i % 50 == 0 { 1 << 20 } else { (i % 9) - 4 }).collect();
     let indexes: Vec<u16> = (0..500).map(|i| (i * 7 % 64) as u16).collect();
     let mut e = SymbolEncoder::new();
     e.encode_indexed(g.tables(), &symbols, &indexes).unwrap();

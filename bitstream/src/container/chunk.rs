@@ -94,10 +94,7 @@ pub fn write_chunk(out: &mut Vec<u8>, kind: ChunkKind, payload: &[u8]) {
 
 /// Appends a chunk count and then each chunk: the form used at the top level
 /// and inside `Frame` and `Tile` payloads.
-pub fn write_chunk_sequence<'c>(
-    out: &mut Vec<u8>,
-    chunks: impl ExactSizeIterator<Item = (ChunkKind, &'c [u8])>,
-) {
+pub fn write_chunk_sequence<'c>(out: &mut Vec<u8>, chunks: impl ExactSizeIterator<Item = (ChunkKind, &'c [u8])>) {
     varint::write_u64(out, chunks.len() as u64);
     for (kind, payload) in chunks {
         write_chunk(out, kind, payload);
@@ -112,11 +109,7 @@ pub fn read_chunk_sequence(mut input: &[u8]) -> Result<(Vec<Chunk<'_>>, &[u8])> 
     // Each chunk needs at least 6 bytes, so a count the input cannot hold is refused
     // before the vector is allocated.
     if count > input.len() as u64 / 6 {
-        return Err(Error::LengthOutOfBounds {
-            what: "chunk count",
-            value: count,
-            limit: input.len() as u64 / 6,
-        });
+        return Err(Error::LengthOutOfBounds { what: "chunk count", value: count, limit: input.len() as u64 / 6 });
     }
     let mut chunks = Vec::with_capacity(count as usize);
     for index in 0..count as usize {
@@ -126,24 +119,12 @@ pub fn read_chunk_sequence(mut input: &[u8]) -> Result<(Vec<Chunk<'_>>, &[u8])> 
         let len = varint::read_bounded(&mut input, "chunk length", limit)? as usize;
         let payload = take(&mut input, len, "chunk payload")?;
         let framed_len = start.len() - input.len();
-        let stored = u32::from_le_bytes(
-            take(&mut input, 4, "chunk CRC-32")?
-                .try_into()
-                .expect("4 bytes"),
-        );
+        let stored = u32::from_le_bytes(take(&mut input, 4, "chunk CRC-32")?.try_into().expect("4 bytes"));
         let computed = crc32fast::hash(&start[..framed_len]);
         if stored != computed {
-            return Err(Error::ChunkCrc {
-                kind: ChunkName(kind_byte),
-                index,
-                stored,
-                computed,
-            });
+            return Err(Error::ChunkCrc { kind: ChunkName(kind_byte), index, stored, computed });
         }
-        chunks.push(Chunk {
-            kind: ChunkKind::from_byte(kind_byte),
-            payload,
-        });
+        chunks.push(Chunk { kind: ChunkKind::from_byte(kind_byte), payload });
     }
     Ok((chunks, input))
 }
@@ -152,10 +133,7 @@ pub fn read_chunk_sequence(mut input: &[u8]) -> Result<(Vec<Chunk<'_>>, &[u8])> 
 pub fn read_nested_chunks(payload: &[u8]) -> Result<Vec<Chunk<'_>>> {
     let (chunks, rest) = read_chunk_sequence(payload)?;
     if !rest.is_empty() {
-        return Err(Error::InvalidField {
-            field: "nested chunks",
-            detail: format!("{} trailing bytes", rest.len()),
-        });
+        return Err(Error::InvalidField { field: "nested chunks", detail: format!("{} trailing bytes", rest.len()) });
     }
     Ok(chunks)
 }

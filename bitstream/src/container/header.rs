@@ -68,10 +68,7 @@ impl StreamKind {
         match code {
             0 => Ok(StreamKind::Image),
             1 => Ok(StreamKind::Video),
-            other => Err(Error::InvalidField {
-                field: "stream kind",
-                detail: format!("code {other}"),
-            }),
+            other => Err(Error::InvalidField { field: "stream kind", detail: format!("code {other}") }),
         }
     }
 }
@@ -95,12 +92,7 @@ impl ColourFormat {
             3 => ColourFormat::GrayAlpha,
             4 => ColourFormat::Yuv420,
             5 => ColourFormat::Yuv444,
-            other => {
-                return Err(Error::InvalidField {
-                    field: "colour format",
-                    detail: format!("code {other}"),
-                })
-            }
+            other => return Err(Error::InvalidField { field: "colour format", detail: format!("code {other}") }),
         })
     }
     /// Number of colour channels, alpha included.
@@ -119,20 +111,12 @@ const BIT_DEPTHS: [u8; 4] = [8, 10, 12, 16];
 impl Header {
     /// Appends the header, without the chunk count and CRC (the writer adds them).
     pub(crate) fn write_fields(&self, out: &mut Vec<u8>) -> Result<()> {
-        let depth_code = BIT_DEPTHS
-            .iter()
-            .position(|&d| d == self.bit_depth)
-            .ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "bit depth {} is not one of {BIT_DEPTHS:?}",
-                    self.bit_depth
-                ))
-            })? as u8;
+        let depth_code = BIT_DEPTHS.iter().position(|&d| d == self.bit_depth).ok_or_else(|| {
+            Error::InvalidArgument(format!("bit depth {} is not one of {BIT_DEPTHS:?}", self.bit_depth))
+        })? as u8;
         for (what, v) in [("width", self.width), ("height", self.height)] {
             if v == 0 || v > MAX_DIMENSION {
-                return Err(Error::InvalidArgument(format!(
-                    "{what} {v} outside 1..={MAX_DIMENSION}"
-                )));
+                return Err(Error::InvalidArgument(format!("{what} {v} outside 1..={MAX_DIMENSION}")));
             }
         }
         out.extend_from_slice(&MAGIC);
@@ -156,22 +140,14 @@ impl Header {
         }
         let (major, minor) = (fixed[4], fixed[5]);
         if major != FORMAT_MAJOR {
-            return Err(Error::UnsupportedVersion {
-                major,
-                minor,
-                supported: FORMAT_MAJOR,
-            });
+            return Err(Error::UnsupportedVersion { major, minor, supported: FORMAT_MAJOR });
         }
         let format = fixed[6];
         let kind = StreamKind::from_code(format >> 6)?;
         let colour = ColourFormat::from_code((format >> 3) & 7)?;
-        let bit_depth =
-            *BIT_DEPTHS
-                .get(usize::from(format & 7))
-                .ok_or_else(|| Error::InvalidField {
-                    field: "bit depth",
-                    detail: format!("code {}", format & 7),
-                })?;
+        let bit_depth = *BIT_DEPTHS
+            .get(usize::from(format & 7))
+            .ok_or_else(|| Error::InvalidField { field: "bit depth", detail: format!("code {}", format & 7) })?;
         let model_id = varint::read_bounded(input, "model id", u64::from(u32::MAX))? as u32;
         let mut weights_fingerprint = [0u8; 4];
         weights_fingerprint.copy_from_slice(take(input, 4, "weights fingerprint")?);
@@ -186,10 +162,7 @@ impl Header {
             bit_depth,
             model_id,
             weights_fingerprint,
-            params: CodingParams {
-                quality,
-                rate_param,
-            },
+            params: CodingParams { quality, rate_param },
             width,
             height,
         })

@@ -8,16 +8,11 @@ mod header;
 mod nested;
 
 pub use chunk::{
-    read_chunk_sequence, read_nested_chunks, write_chunk, write_chunk_sequence, Chunk, ChunkKind,
-    MAX_CHUNKS, MAX_CHUNK_LEN,
+    read_chunk_sequence, read_nested_chunks, write_chunk, write_chunk_sequence, Chunk, ChunkKind, MAX_CHUNKS,
+    MAX_CHUNK_LEN,
 };
-pub use header::{
-    CodingParams, ColourFormat, Header, StreamKind, FORMAT_MAJOR, FORMAT_MINOR, MAGIC,
-    MAX_DIMENSION,
-};
-pub use nested::{
-    read_frame, read_metadata, read_tile, write_frame, write_metadata, write_tile, TileRect,
-};
+pub use header::{CodingParams, ColourFormat, Header, StreamKind, FORMAT_MAJOR, FORMAT_MINOR, MAGIC, MAX_DIMENSION};
+pub use nested::{read_frame, read_metadata, read_tile, write_frame, write_metadata, write_tile, TileRect};
 
 use crate::error::{Error, Result};
 
@@ -30,10 +25,7 @@ pub struct ContainerWriter {
 
 impl ContainerWriter {
     pub fn new(header: Header) -> Self {
-        Self {
-            header,
-            chunks: Vec::new(),
-        }
+        Self { header, chunks: Vec::new() }
     }
 
     /// Adds a chunk; chunks are written in the order they are pushed.
@@ -49,10 +41,7 @@ impl ContainerWriter {
         self.header.write_fields(&mut out)?;
         let crc = crc32fast::hash(&out);
         out.extend_from_slice(&crc.to_le_bytes());
-        write_chunk_sequence(
-            &mut out,
-            self.chunks.iter().map(|(k, p)| (*k, p.as_slice())),
-        );
+        write_chunk_sequence(&mut out, self.chunks.iter().map(|(k, p)| (*k, p.as_slice())));
         Ok(out)
     }
 }
@@ -74,11 +63,7 @@ impl<'a> Container<'a> {
         let mut input = bytes;
         let header = Header::read_fields(&mut input)?;
         let header_len = bytes.len() - input.len();
-        let stored = u32::from_le_bytes(
-            header::take(&mut input, 4, "header CRC-32")?
-                .try_into()
-                .expect("4 bytes"),
-        );
+        let stored = u32::from_le_bytes(header::take(&mut input, 4, "header CRC-32")?.try_into().expect("4 bytes"));
         let computed = crc32fast::hash(&bytes[..header_len]);
         if stored != computed {
             return Err(Error::HeaderCrc { stored, computed });
@@ -91,11 +76,7 @@ impl<'a> Container<'a> {
             });
         }
         let payload: usize = chunks.iter().map(|c| c.payload.len()).sum();
-        Ok(Container {
-            header,
-            chunks,
-            overhead_bytes: bytes.len() - payload,
-        })
+        Ok(Container { header, chunks, overhead_bytes: bytes.len() - payload })
     }
 
     /// The first chunk of `kind`, if any.

@@ -15,10 +15,7 @@ pub struct TileRect {
 }
 
 /// A `Frame` payload: the frame index, then nested chunks.
-pub fn write_frame<'c>(
-    frame_index: u32,
-    chunks: impl ExactSizeIterator<Item = (ChunkKind, &'c [u8])>,
-) -> Vec<u8> {
+pub fn write_frame<'c>(frame_index: u32, chunks: impl ExactSizeIterator<Item = (ChunkKind, &'c [u8])>) -> Vec<u8> {
     let mut out = Vec::new();
     varint::write_u64(&mut out, u64::from(frame_index));
     write_chunk_sequence(&mut out, chunks);
@@ -32,10 +29,7 @@ pub fn read_frame(payload: &[u8]) -> Result<(u32, Vec<Chunk<'_>>)> {
 }
 
 /// A `Tile` payload: x, y, width, height, then nested chunks.
-pub fn write_tile<'c>(
-    rect: TileRect,
-    chunks: impl ExactSizeIterator<Item = (ChunkKind, &'c [u8])>,
-) -> Vec<u8> {
+pub fn write_tile<'c>(rect: TileRect, chunks: impl ExactSizeIterator<Item = (ChunkKind, &'c [u8])>) -> Vec<u8> {
     let mut out = Vec::new();
     for v in [rect.x, rect.y, rect.width, rect.height] {
         varint::write_u64(&mut out, u64::from(v));
@@ -55,10 +49,7 @@ pub fn read_tile(payload: &[u8]) -> Result<(TileRect, Vec<Chunk<'_>>)> {
         height: field("tile height")?,
     };
     if rect.width == 0 || rect.height == 0 {
-        return Err(Error::InvalidField {
-            field: "tile",
-            detail: "empty tile".into(),
-        });
+        return Err(Error::InvalidField { field: "tile", detail: "empty tile".into() });
     }
     Ok((rect, read_nested_chunks(input)?))
 }
@@ -79,13 +70,10 @@ pub fn read_metadata(payload: &[u8]) -> Result<Vec<(String, String)>> {
     // Each pair takes at least two bytes, which bounds the count by the payload.
     let count = varint::read_bounded(&mut input, "metadata count", payload.len() as u64 / 2)?;
     let read_string = |input: &mut &[u8]| -> Result<String> {
-        let len =
-            varint::read_bounded(input, "metadata string length", input.len() as u64)? as usize;
+        let len = varint::read_bounded(input, "metadata string length", input.len() as u64)? as usize;
         let bytes = take(input, len, "metadata string")?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| Error::InvalidField {
-            field: "metadata",
-            detail: "string is not UTF-8".into(),
-        })
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| Error::InvalidField { field: "metadata", detail: "string is not UTF-8".into() })
     };
     let mut pairs = Vec::with_capacity(count as usize);
     for _ in 0..count {
@@ -94,10 +82,7 @@ pub fn read_metadata(payload: &[u8]) -> Result<Vec<(String, String)>> {
         pairs.push((key, value));
     }
     if !input.is_empty() {
-        return Err(Error::InvalidField {
-            field: "metadata",
-            detail: format!("{} trailing bytes", input.len()),
-        });
+        return Err(Error::InvalidField { field: "metadata", detail: format!("{} trailing bytes", input.len()) });
     }
     Ok(pairs)
 }

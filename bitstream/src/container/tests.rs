@@ -8,10 +8,7 @@ fn kodak_header() -> Header {
         bit_depth: 8,
         model_id: 3,
         weights_fingerprint: [0xde, 0xad, 0xbe, 0xef],
-        params: CodingParams {
-            quality: 3,
-            rate_param: 0,
-        },
+        params: CodingParams { quality: 3, rate_param: 0 },
         width: 768,
         height: 512,
     }
@@ -19,8 +16,7 @@ fn kodak_header() -> Header {
 
 fn two_stream_file(hyper: usize, latent: usize) -> Vec<u8> {
     let mut w = ContainerWriter::new(kodak_header());
-    w.push(ChunkKind::HyperLatent, vec![0x11; hyper])
-        .push(ChunkKind::Latent, vec![0x22; latent]);
+    w.push(ChunkKind::HyperLatent, vec![0x11; hyper]).push(ChunkKind::Latent, vec![0x22; latent]);
     w.finish().unwrap()
 }
 
@@ -30,10 +26,7 @@ fn round_trips_header_and_chunks() {
     let c = Container::parse(&bytes).unwrap();
     assert_eq!(c.header, kodak_header());
     assert_eq!(c.chunks.len(), 2);
-    assert_eq!(
-        c.require(ChunkKind::HyperLatent).unwrap().payload,
-        &[0x11; 1500][..]
-    );
+    assert_eq!(c.require(ChunkKind::HyperLatent).unwrap().payload, &[0x11; 1500][..]);
     assert_eq!(c.require(ChunkKind::Latent).unwrap().payload.len(), 40_000);
 }
 
@@ -49,8 +42,7 @@ fn image_with_two_streams_costs_under_40_bytes() {
 #[test]
 fn unknown_chunks_are_kept_for_skipping() {
     let mut w = ContainerWriter::new(kodak_header());
-    w.push(ChunkKind::Unknown(200), b"future".to_vec())
-        .push(ChunkKind::Latent, vec![1, 2, 3]);
+    w.push(ChunkKind::Unknown(200), b"future".to_vec()).push(ChunkKind::Latent, vec![1, 2, 3]);
     let bytes = w.finish().unwrap();
     let c = Container::parse(&bytes).unwrap();
     assert_eq!(c.chunks[0].kind, ChunkKind::Unknown(200));
@@ -64,14 +56,7 @@ fn unknown_major_version_is_refused_with_its_number() {
     bytes[4] = 2;
     bytes[5] = 7;
     let err = Container::parse(&bytes).unwrap_err();
-    assert_eq!(
-        err,
-        Error::UnsupportedVersion {
-            major: 2,
-            minor: 7,
-            supported: 1
-        }
-    );
+    assert_eq!(err, Error::UnsupportedVersion { major: 2, minor: 7, supported: 1 });
     assert!(err.to_string().contains("2.7"));
 }
 
@@ -92,10 +77,7 @@ fn newer_minor_version_is_read() {
 fn every_truncation_is_an_error() {
     let bytes = two_stream_file(20, 30);
     for len in 0..bytes.len() {
-        assert!(
-            Container::parse(&bytes[..len]).is_err(),
-            "prefix of {len} bytes parsed"
-        );
+        assert!(Container::parse(&bytes[..len]).is_err(), "prefix of {len} bytes parsed");
     }
 }
 
@@ -106,10 +88,7 @@ fn every_single_bit_flip_is_an_error() {
         for bit in 0..8 {
             let mut b = bytes.clone();
             b[i] ^= 1 << bit;
-            assert!(
-                Container::parse(&b).is_err(),
-                "flip of byte {i} bit {bit} was accepted"
-            );
+            assert!(Container::parse(&b).is_err(), "flip of byte {i} bit {bit} was accepted");
         }
     }
 }
@@ -127,39 +106,21 @@ fn huge_declared_lengths_are_refused_before_allocating() {
     let body = bytes.len() - 2 * 6 - 1; // header + CRC, before the chunk count
     bytes.truncate(body);
     bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0x7f]); // chunk count ~ 2^28
-    assert!(matches!(
-        Container::parse(&bytes),
-        Err(Error::LengthOutOfBounds { .. })
-    ));
+    assert!(matches!(Container::parse(&bytes), Err(Error::LengthOutOfBounds { .. })));
     bytes.truncate(body);
     bytes.extend_from_slice(&[1, 2, 0xff, 0xff, 0xff, 0xff, 0x0f]); // one chunk of ~2^32 bytes
-    assert!(matches!(
-        Container::parse(&bytes),
-        Err(Error::LengthOutOfBounds { .. })
-    ));
+    assert!(matches!(Container::parse(&bytes), Err(Error::LengthOutOfBounds { .. })));
 }
 
 #[test]
 fn nested_payloads_round_trip() {
-    let rect = TileRect {
-        x: 512,
-        y: 0,
-        width: 512,
-        height: 488,
-    };
+    let rect = TileRect { x: 512, y: 0, width: 512, height: 488 };
     let tile = write_tile(rect, [(ChunkKind::Latent, &b"abc"[..])].into_iter());
     let (r, chunks) = read_tile(&tile).unwrap();
     assert_eq!(r, rect);
     assert_eq!(chunks[0].payload, b"abc");
 
-    let frame = write_frame(
-        41,
-        [
-            (ChunkKind::HyperLatent, &b"z"[..]),
-            (ChunkKind::Latent, &b"y"[..]),
-        ]
-        .into_iter(),
-    );
+    let frame = write_frame(41, [(ChunkKind::HyperLatent, &b"z"[..]), (ChunkKind::Latent, &b"y"[..])].into_iter());
     let (index, chunks) = read_frame(&frame).unwrap();
     assert_eq!(index, 41);
     assert_eq!(chunks.len(), 2);
@@ -167,10 +128,7 @@ fn nested_payloads_round_trip() {
     let meta = write_metadata(&[("encoder", "neco 0.1"), ("icc", "")]);
     assert_eq!(
         read_metadata(&meta).unwrap(),
-        vec![
-            ("encoder".to_string(), "neco 0.1".to_string()),
-            ("icc".to_string(), String::new())
-        ]
+        vec![("encoder".to_string(), "neco 0.1".to_string()), ("icc".to_string(), String::new())]
     );
     for len in 0..meta.len() {
         assert!(read_metadata(&meta[..len]).is_err());

@@ -14,11 +14,7 @@ pub(crate) const PIECE_BITS: u32 = 16;
 
 /// Maps an out-of-range relative value to the escape code's `m >= 1`.
 pub(crate) fn escape_code(v: i64, regular: usize) -> u64 {
-    let w = if v < 0 {
-        2 * v.unsigned_abs() - 1
-    } else {
-        2 * (v as u64 - regular as u64)
-    };
+    let w = if v < 0 { 2 * v.unsigned_abs() - 1 } else { 2 * (v as u64 - regular as u64) };
     w + 1
 }
 
@@ -55,15 +51,7 @@ mod tests {
     #[test]
     fn escape_codes_invert() {
         for regular in [1usize, 5, 3131] {
-            for v in [
-                -(1i64 << 33),
-                -70000,
-                -2,
-                -1,
-                regular as i64,
-                regular as i64 + 1,
-                1 << 33,
-            ] {
+            for v in [-(1i64 << 33), -70000, -2, -1, regular as i64, regular as i64 + 1, 1 << 33] {
                 let m = escape_code(v, regular);
                 assert_eq!(decode_escape(m, regular), Some(v));
                 assert!(63 - m.leading_zeros() <= MAX_ESCAPE_BITS);

@@ -17,25 +17,19 @@ impl CategoricalModel {
     /// From symbol counts (e.g. codebook usage on training data); zero counts stay codable.
     pub fn from_counts(counts: &[u64]) -> Result<Self> {
         check_alphabet(counts.len())?;
-        Ok(Self {
-            cdf: cumulative(&quantize_counts(counts)?),
-        })
+        Ok(Self { cdf: cumulative(&quantize_counts(counts)?) })
     }
 
     pub fn from_probabilities(probabilities: &[f64]) -> Result<Self> {
         check_alphabet(probabilities.len())?;
-        Ok(Self {
-            cdf: cumulative(&quantize_masses(probabilities)?),
-        })
+        Ok(Self { cdf: cumulative(&quantize_masses(probabilities)?) })
     }
 
     /// From stored fixed-point frequencies, validated.
     pub fn from_frequencies(freqs: &[u32]) -> Result<Self> {
         check_alphabet(freqs.len())?;
         validate_frequencies(freqs)?;
-        Ok(Self {
-            cdf: cumulative(freqs),
-        })
+        Ok(Self { cdf: cumulative(freqs) })
     }
 
     pub fn frequencies(&self) -> Vec<u32> {
@@ -79,13 +73,7 @@ impl AdaptiveCategoricalModel {
         check_alphabet(alphabet_size)?;
         let counts = vec![1u32; alphabet_size];
         let cdf = cumulative(&quantize_counts(&vec![1; alphabet_size])?);
-        Ok(Self {
-            counts,
-            total: alphabet_size as u64,
-            cdf,
-            since_rebuild: 0,
-            rebuild_period: rebuild_period.max(1),
-        })
+        Ok(Self { counts, total: alphabet_size as u64, cdf, since_rebuild: 0, rebuild_period: rebuild_period.max(1) })
     }
 
     pub fn alphabet_size(&self) -> usize {
@@ -119,9 +107,7 @@ impl AdaptiveCategoricalModel {
 
 fn check_alphabet(n: usize) -> Result<()> {
     if n < 2 || n > MAX_CATEGORIES {
-        return Err(Error::InvalidArgument(format!(
-            "categorical alphabet of {n} (need 2..={MAX_CATEGORIES})"
-        )));
+        return Err(Error::InvalidArgument(format!("categorical alphabet of {n} (need 2..={MAX_CATEGORIES})")));
     }
     Ok(())
 }

@@ -19,10 +19,7 @@ impl EntropyModel<PRECISION> for CdfModel<'_> {
 
 impl EncoderModel<PRECISION> for CdfModel<'_> {
     #[inline(always)]
-    fn left_cumulative_and_probability(
-        &self,
-        symbol: impl Borrow<usize>,
-    ) -> Option<(u32, NonZeroU32)> {
+    fn left_cumulative_and_probability(&self, symbol: impl Borrow<usize>) -> Option<(u32, NonZeroU32)> {
         let s = *symbol.borrow();
         let left = *self.cdf.get(s)?;
         let right = *self.cdf.get(s + 1)?;
@@ -36,8 +33,7 @@ impl DecoderModel<PRECISION> for CdfModel<'_> {
         // cdf[0] = 0 <= quantile < cdf[last], so the symbol is in range.
         let symbol = self.cdf.partition_point(|&c| c <= quantile) - 1;
         let left = self.cdf[symbol];
-        let probability = NonZeroU32::new(self.cdf[symbol + 1] - left)
-            .expect("validated tables have no zero bins");
+        let probability = NonZeroU32::new(self.cdf[symbol + 1] - left).expect("validated tables have no zero bins");
         (symbol, left, probability)
     }
 }

@@ -29,18 +29,11 @@ impl SymbolEncoder {
     }
 
     /// Codes `symbols[k]` with distribution `indexes[k]` of `tables`.
-    pub fn encode_indexed(
-        &mut self,
-        tables: &IndexedTables,
-        symbols: &[i32],
-        indexes: &[u16],
-    ) -> Result<()> {
+    pub fn encode_indexed(&mut self, tables: &IndexedTables, symbols: &[i32], indexes: &[u16]) -> Result<()> {
         same_len(symbols.len(), indexes.len())?;
         let dists = tables.distributions();
         for (&s, &i) in symbols.iter().zip(indexes) {
-            let d = dists
-                .get(usize::from(i))
-                .ok_or_else(|| bad_index(i, dists.len()))?;
+            let d = dists.get(usize::from(i)).ok_or_else(|| bad_index(i, dists.len()))?;
             self.encode_one(d, s)?;
         }
         Ok(())
@@ -58,9 +51,7 @@ impl SymbolEncoder {
     ) -> Result<()> {
         same_len(symbols.len(), plane_indexes.len().saturating_mul(plane_len))?;
         for (plane, &i) in symbols.chunks(plane_len.max(1)).zip(plane_indexes) {
-            let d = tables
-                .get(usize::from(i))
-                .ok_or_else(|| bad_index(i, tables.len()))?;
+            let d = tables.get(usize::from(i)).ok_or_else(|| bad_index(i, tables.len()))?;
             for &s in plane {
                 self.encode_one(d, s)?;
             }
@@ -83,9 +74,7 @@ impl SymbolEncoder {
             )));
         }
         for (&s, &i) in symbols.iter().zip(indexes.iter()) {
-            let d = tables
-                .get(usize::from(i))
-                .ok_or_else(|| bad_index(i, tables.len()))?;
+            let d = tables.get(usize::from(i)).ok_or_else(|| bad_index(i, tables.len()))?;
             self.encode_one(d, s)?;
         }
         Ok(())
@@ -97,19 +86,12 @@ impl SymbolEncoder {
         let regular = d.regular_symbols();
         let model = CdfModel { cdf: d.cdf() };
         if v >= 0 && (v as usize) < regular {
-            return self
-                .coder
-                .encode_symbol(v as usize, model)
-                .map_err(encode_error);
+            return self.coder.encode_symbol(v as usize, model).map_err(encode_error);
         }
-        self.coder
-            .encode_symbol(regular, model)
-            .map_err(encode_error)?;
+        self.coder.encode_symbol(regular, model).map_err(encode_error)?;
         let m = bypass::escape_code(v, regular);
         let k = 63 - m.leading_zeros();
-        self.coder
-            .encode_symbol(k as usize, Uniform::new(LENGTH_ALPHABET))
-            .map_err(encode_error)?;
+        self.coder.encode_symbol(k as usize, Uniform::new(LENGTH_ALPHABET)).map_err(encode_error)?;
         for (piece, bits) in bypass::pieces(m, k) {
             self.encode_bits(piece as u32, bits)?;
         }
@@ -126,19 +108,13 @@ impl SymbolEncoder {
                     model.alphabet_size()
                 )));
             }
-            self.coder
-                .encode_symbol(s as usize, cdf)
-                .map_err(encode_error)?;
+            self.coder.encode_symbol(s as usize, cdf).map_err(encode_error)?;
         }
         Ok(())
     }
 
     /// Codes symbols of an adaptive model, updating its counts as it goes.
-    pub fn encode_adaptive(
-        &mut self,
-        model: &mut AdaptiveCategoricalModel,
-        symbols: &[u32],
-    ) -> Result<()> {
+    pub fn encode_adaptive(&mut self, model: &mut AdaptiveCategoricalModel, symbols: &[u32]) -> Result<()> {
         for &s in symbols {
             if s as usize >= model.alphabet_size() {
                 return Err(Error::InvalidArgument(format!(
@@ -146,9 +122,7 @@ impl SymbolEncoder {
                     model.alphabet_size()
                 )));
             }
-            self.coder
-                .encode_symbol(s as usize, CdfModel { cdf: model.cdf() })
-                .map_err(encode_error)?;
+            self.coder.encode_symbol(s as usize, CdfModel { cdf: model.cdf() }).map_err(encode_error)?;
             model.update(s);
         }
         Ok(())
@@ -157,13 +131,9 @@ impl SymbolEncoder {
     /// Codes the low `bits` (1..=16) bits of `value` at exactly `bits` bits each.
     pub fn encode_bits(&mut self, value: u32, bits: u32) -> Result<()> {
         if !(1..=16).contains(&bits) || u64::from(value) >> bits != 0 {
-            return Err(Error::InvalidArgument(format!(
-                "{value} does not fit {bits} bypass bits"
-            )));
+            return Err(Error::InvalidArgument(format!("{value} does not fit {bits} bypass bits")));
         }
-        self.coder
-            .encode_symbol(value as usize, Uniform::new(1 << bits))
-            .map_err(encode_error)
+        self.coder.encode_symbol(value as usize, Uniform::new(1 << bits)).map_err(encode_error)
     }
 
     /// Bits written so far (rounded up to whole 32-bit words).
@@ -173,10 +143,7 @@ impl SymbolEncoder {
 
     /// Flushes and returns the stream.
     pub fn finish(self) -> Vec<u8> {
-        let words = self
-            .coder
-            .into_compressed()
-            .unwrap_or_else(|never| match never {});
+        let words = self.coder.into_compressed().unwrap_or_else(|never| match never {});
         words.iter().flat_map(|w| w.to_le_bytes()).collect()
     }
 }
@@ -190,31 +157,20 @@ pub struct SymbolDecoder {
 impl SymbolDecoder {
     pub fn new(bytes: &[u8]) -> Result<Self> {
         if bytes.len() % 4 != 0 {
-            return Err(Error::CorruptStream(
-                "stream length is not a multiple of 4 bytes",
-            ));
+            return Err(Error::CorruptStream("stream length is not a multiple of 4 bytes"));
         }
-        let words: Vec<u32> = bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect();
-        let coder = DefaultRangeDecoder::from_compressed(words)
-            .map_err(|_| Error::CorruptStream("unreadable stream"))?;
+        let words: Vec<u32> =
+            bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+        let coder =
+            DefaultRangeDecoder::from_compressed(words).map_err(|_| Error::CorruptStream("unreadable stream"))?;
         Ok(Self { coder })
     }
 
-    pub fn decode_indexed(
-        &mut self,
-        tables: &IndexedTables,
-        indexes: &[u16],
-        out: &mut [i32],
-    ) -> Result<()> {
+    pub fn decode_indexed(&mut self, tables: &IndexedTables, indexes: &[u16], out: &mut [i32]) -> Result<()> {
         same_len(out.len(), indexes.len())?;
         let dists = tables.distributions();
         for (o, &i) in out.iter_mut().zip(indexes) {
-            let d = dists
-                .get(usize::from(i))
-                .ok_or_else(|| bad_index(i, dists.len()))?;
+            let d = dists.get(usize::from(i)).ok_or_else(|| bad_index(i, dists.len()))?;
             *o = self.decode_one(d)?;
         }
         Ok(())
@@ -229,9 +185,7 @@ impl SymbolDecoder {
     ) -> Result<()> {
         same_len(out.len(), plane_indexes.len().saturating_mul(plane_len))?;
         for (plane, &i) in out.chunks_mut(plane_len.max(1)).zip(plane_indexes) {
-            let d = tables
-                .get(usize::from(i))
-                .ok_or_else(|| bad_index(i, tables.len()))?;
+            let d = tables.get(usize::from(i)).ok_or_else(|| bad_index(i, tables.len()))?;
             for o in plane {
                 *o = self.decode_one(d)?;
             }
@@ -247,9 +201,7 @@ impl SymbolDecoder {
     ) -> Result<ndarray::Array<i32, D>> {
         let mut out = ndarray::Array::zeros(indexes.raw_dim());
         for (o, &i) in out.iter_mut().zip(indexes.iter()) {
-            let d = tables
-                .get(usize::from(i))
-                .ok_or_else(|| bad_index(i, tables.len()))?;
+            let d = tables.get(usize::from(i)).ok_or_else(|| bad_index(i, tables.len()))?;
             *o = self.decode_one(d)?;
         }
         Ok(out)
@@ -258,30 +210,20 @@ impl SymbolDecoder {
     #[inline]
     fn decode_one(&mut self, d: &QuantizedDistribution) -> Result<i32> {
         let regular = d.regular_symbols();
-        let slot = self
-            .coder
-            .decode_symbol(CdfModel { cdf: d.cdf() })
-            .map_err(decode_error)?;
+        let slot = self.coder.decode_symbol(CdfModel { cdf: d.cdf() }).map_err(decode_error)?;
         if slot < regular {
             return Ok(d.offset() + slot as i32);
         }
-        let k = self
-            .coder
-            .decode_symbol(Uniform::new(LENGTH_ALPHABET))
-            .map_err(decode_error)? as u32;
+        let k = self.coder.decode_symbol(Uniform::new(LENGTH_ALPHABET)).map_err(decode_error)? as u32;
         if k > MAX_ESCAPE_BITS {
             return Err(Error::CorruptStream("escape longer than any i32 needs"));
         }
         let mut m = 1u64 << k;
-        for (shift, (_, bits)) in (0..)
-            .step_by(bypass::PIECE_BITS as usize)
-            .zip(bypass::pieces(0, k))
-        {
+        for (shift, (_, bits)) in (0..).step_by(bypass::PIECE_BITS as usize).zip(bypass::pieces(0, k)) {
             m |= u64::from(self.decode_bits(bits)?) << shift;
         }
         let v = bypass::decode_escape(m, regular).ok_or(Error::CorruptStream("bad escape"))?;
-        i32::try_from(i64::from(d.offset()) + v)
-            .map_err(|_| Error::CorruptStream("escaped value outside i32"))
+        i32::try_from(i64::from(d.offset()) + v).map_err(|_| Error::CorruptStream("escaped value outside i32"))
     }
 
     pub fn decode_categorical(&mut self, model: &CategoricalModel, out: &mut [u32]) -> Result<()> {
@@ -292,16 +234,9 @@ impl SymbolDecoder {
         Ok(())
     }
 
-    pub fn decode_adaptive(
-        &mut self,
-        model: &mut AdaptiveCategoricalModel,
-        out: &mut [u32],
-    ) -> Result<()> {
+    pub fn decode_adaptive(&mut self, model: &mut AdaptiveCategoricalModel, out: &mut [u32]) -> Result<()> {
         for o in out {
-            let s = self
-                .coder
-                .decode_symbol(CdfModel { cdf: model.cdf() })
-                .map_err(decode_error)? as u32;
+            let s = self.coder.decode_symbol(CdfModel { cdf: model.cdf() }).map_err(decode_error)? as u32;
             model.update(s);
             *o = s;
         }
@@ -312,18 +247,13 @@ impl SymbolDecoder {
         if !(1..=16).contains(&bits) {
             return Err(Error::InvalidArgument(format!("{bits} bypass bits")));
         }
-        Ok(self
-            .coder
-            .decode_symbol(Uniform::new(1 << bits))
-            .map_err(decode_error)? as u32)
+        Ok(self.coder.decode_symbol(Uniform::new(1 << bits)).map_err(decode_error)? as u32)
     }
 }
 
 fn same_len(a: usize, b: usize) -> Result<()> {
     if a != b {
-        return Err(Error::InvalidArgument(format!(
-            "{a} symbols but {b} indexes"
-        )));
+        return Err(Error::InvalidArgument(format!("{a} symbols but {b} indexes")));
     }
     Ok(())
 }

@@ -39,10 +39,7 @@ impl FactorizedPrior {
             return Err(Error::InvalidArgument(format!("{} channels", tables.len())));
         }
         let plane_indexes = (0..tables.len() as u16).collect();
-        Ok(Self {
-            tables,
-            plane_indexes,
-        })
+        Ok(Self { tables, plane_indexes })
     }
 
     pub fn channels(&self) -> usize {

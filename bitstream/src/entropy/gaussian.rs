@@ -38,17 +38,10 @@ impl GaussianConditional {
     /// rest of the mass on the escape. Scales must be positive, finite and increasing.
     pub fn new(scale_table: &[f64], tail_mass: f64) -> Result<Self> {
         if scale_table.is_empty() || scale_table.len() > usize::from(u16::MAX) {
-            return Err(Error::InvalidArgument(format!(
-                "scale table of {} entries",
-                scale_table.len()
-            )));
+            return Err(Error::InvalidArgument(format!("scale table of {} entries", scale_table.len())));
         }
-        if !scale_table.iter().all(|s| s.is_finite() && *s > 0.0)
-            || scale_table.windows(2).any(|w| w[0] >= w[1])
-        {
-            return Err(Error::InvalidArgument(
-                "scale table must be positive, finite and increasing".into(),
-            ));
+        if !scale_table.iter().all(|s| s.is_finite() && *s > 0.0) || scale_table.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::InvalidArgument("scale table must be positive, finite and increasing".into()));
         }
         if !(tail_mass > 0.0 && tail_mass < 0.5) {
             return Err(Error::InvalidArgument(format!("tail mass {tail_mass}")));
@@ -59,9 +52,7 @@ impl GaussianConditional {
             .map(|&s| {
                 let c = ceil_to_i64(s * z).max(1);
                 if c > 30_000 {
-                    return Err(Error::InvalidArgument(format!(
-                        "scale {s} needs a table wider than the coder allows"
-                    )));
+                    return Err(Error::InvalidArgument(format!("scale {s} needs a table wider than the coder allows")));
                 }
                 let pmf: Vec<f64> = (-c..=c)
                     .map(|v| {
@@ -74,10 +65,7 @@ impl GaussianConditional {
                 QuantizedDistribution::from_pmf(-c as i32, &pmf, tail)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
-            scale_table: scale_table.to_vec(),
-            tables: IndexedTables::new(dists)?,
-        })
+        Ok(Self { scale_table: scale_table.to_vec(), tables: IndexedTables::new(dists)? })
     }
 
     pub fn scale_table(&self) -> &[f64] {
@@ -109,19 +97,12 @@ impl GaussianConditional {
 
 /// `round(y - mean)` with ties to even (as torch.round), saturating at the i32 range.
 pub fn mean_shifted_symbols(y: &[f32], means: &[f32]) -> Vec<i32> {
-    y.iter()
-        .zip(means)
-        .map(|(&v, &m)| (v - m).round_ties_even() as i32)
-        .collect()
+    y.iter().zip(means).map(|(&v, &m)| (v - m).round_ties_even() as i32).collect()
 }
 
 /// `symbol + mean`: the dequantized latent.
 pub fn dequantize(symbols: &[i32], means: &[f32]) -> Vec<f32> {
-    symbols
-        .iter()
-        .zip(means)
-        .map(|(&s, &m)| s as f32 + m)
-        .collect()
+    symbols.iter().zip(means).map(|(&s, &m)| s as f32 + m).collect()
 }
 
 /// The z with 2Φ(-z) = tail_mass, by bisection (deterministic: fixed 200 steps).

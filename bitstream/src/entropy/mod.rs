@@ -23,8 +23,8 @@ pub use categorical::{AdaptiveCategoricalModel, CategoricalModel, MAX_CATEGORIES
 pub use coder::{SymbolDecoder, SymbolEncoder};
 pub use factorized::{ChannelPmf, FactorizedPrior};
 pub use gaussian::{
-    dequantize, log_spaced_scales, mean_shifted_symbols, GaussianConditional, DEFAULT_SCALE_LEVELS,
-    DEFAULT_SCALE_MAX, DEFAULT_SCALE_MIN, DEFAULT_TAIL_MASS,
+    dequantize, log_spaced_scales, mean_shifted_symbols, GaussianConditional, DEFAULT_SCALE_LEVELS, DEFAULT_SCALE_MAX,
+    DEFAULT_SCALE_MIN, DEFAULT_TAIL_MASS,
 };
 pub use quantize::{quantize_counts, quantize_masses, TOTAL};
 pub use tables::{IndexedTables, QuantizedDistribution, MAX_ALPHABET, MAX_DISTRIBUTIONS};

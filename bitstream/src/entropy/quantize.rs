@@ -14,31 +14,21 @@ pub const TOTAL: u32 = 1 << PRECISION;
 /// summing to [`TOTAL`], each at least 1.
 pub fn quantize_masses(masses: &[f64]) -> Result<Vec<u32>> {
     if masses.is_empty() || masses.len() > TOTAL as usize / 2 {
-        return Err(Error::InvalidArgument(format!(
-            "alphabet of {} symbols",
-            masses.len()
-        )));
+        return Err(Error::InvalidArgument(format!("alphabet of {} symbols", masses.len())));
     }
     let mut sum = 0.0;
     for &m in masses {
         if !(m >= 0.0 && m.is_finite()) {
-            return Err(Error::InvalidArgument(format!(
-                "probability mass {m} is negative or not finite"
-            )));
+            return Err(Error::InvalidArgument(format!("probability mass {m} is negative or not finite")));
         }
         sum += m;
     }
     if !(sum > 0.0 && sum.is_finite()) {
-        return Err(Error::InvalidArgument(
-            "probability masses sum to zero".into(),
-        ));
+        return Err(Error::InvalidArgument("probability masses sum to zero".into()));
     }
     let scale = f64::from(TOTAL) / sum;
     // Rounding by cast (exact and portable); masses are non-negative.
-    let mut freqs: Vec<u32> = masses
-        .iter()
-        .map(|&m| ((m * scale + 0.5) as u32).max(1))
-        .collect();
+    let mut freqs: Vec<u32> = masses.iter().map(|&m| ((m * scale + 0.5) as u32).max(1)).collect();
     fix_total(&mut freqs);
     Ok(freqs)
 }
@@ -46,10 +36,7 @@ pub fn quantize_masses(masses: &[f64]) -> Result<Vec<u32>> {
 /// Quantizes integer counts the same way, without floating point.
 pub fn quantize_counts(counts: &[u64]) -> Result<Vec<u32>> {
     if counts.is_empty() || counts.len() > TOTAL as usize / 2 {
-        return Err(Error::InvalidArgument(format!(
-            "alphabet of {} symbols",
-            counts.len()
-        )));
+        return Err(Error::InvalidArgument(format!("alphabet of {} symbols", counts.len())));
     }
     let sum: u128 = counts.iter().map(|&c| u128::from(c)).sum();
     if sum == 0 {
@@ -108,23 +95,14 @@ fn argmax(freqs: &[u32]) -> usize {
 /// Checks a stored frequency table: non-empty, each entry >= 1, sum = TOTAL.
 pub fn validate_frequencies(freqs: &[u32]) -> Result<()> {
     if freqs.is_empty() {
-        return Err(Error::InvalidField {
-            field: "frequency table",
-            detail: "empty".into(),
-        });
+        return Err(Error::InvalidField { field: "frequency table", detail: "empty".into() });
     }
     if freqs.contains(&0) {
-        return Err(Error::InvalidField {
-            field: "frequency table",
-            detail: "zero frequency".into(),
-        });
+        return Err(Error::InvalidField { field: "frequency table", detail: "zero frequency".into() });
     }
     let sum: u64 = freqs.iter().map(|&f| u64::from(f)).sum();
     if sum != u64::from(TOTAL) {
-        return Err(Error::InvalidField {
-            field: "frequency table",
-            detail: format!("sums to {sum}, not {TOTAL}"),
-        });
+        return Err(Error::InvalidField { field: "frequency table", detail: format!("sums to {sum}, not {TOTAL}") });
     }
     Ok(())
 }
@@ -149,10 +127,7 @@ mod tests {
     fn sums_to_total_with_no_zero() {
         let mut masses = vec![1e-30; 5000];
         masses[17] = 1.0;
-        for freqs in [
-            quantize_masses(&masses).unwrap(),
-            quantize_masses(&[0.2, 0.3, 0.5]).unwrap(),
-        ] {
+        for freqs in [quantize_masses(&masses).unwrap(), quantize_masses(&[0.2, 0.3, 0.5]).unwrap()] {
             validate_frequencies(&freqs).unwrap();
         }
         let freqs = quantize_counts(&[0, 0, 7, 1_000_000_000_000]).unwrap();

@@ -35,23 +35,14 @@ impl QuantizedDistribution {
         if freqs.len() < 2 || freqs.len() > MAX_ALPHABET {
             return Err(Error::InvalidField {
                 field: "distribution",
-                detail: format!(
-                    "alphabet of {} (need 2..={MAX_ALPHABET}, escape included)",
-                    freqs.len()
-                ),
+                detail: format!("alphabet of {} (need 2..={MAX_ALPHABET}, escape included)", freqs.len()),
             });
         }
         validate_frequencies(freqs)?;
         if i64::from(offset) + freqs.len() as i64 > i64::from(i32::MAX) {
-            return Err(Error::InvalidField {
-                field: "distribution",
-                detail: "support overflows i32".into(),
-            });
+            return Err(Error::InvalidField { field: "distribution", detail: "support overflows i32".into() });
         }
-        Ok(Self {
-            offset,
-            cdf: cumulative(freqs),
-        })
+        Ok(Self { offset, cdf: cumulative(freqs) })
     }
 
     /// The smallest value coded without escape.
@@ -83,10 +74,7 @@ pub struct IndexedTables {
 impl IndexedTables {
     pub fn new(dists: Vec<QuantizedDistribution>) -> Result<Self> {
         if dists.is_empty() || dists.len() > MAX_DISTRIBUTIONS {
-            return Err(Error::InvalidArgument(format!(
-                "{} distributions",
-                dists.len()
-            )));
+            return Err(Error::InvalidArgument(format!("{} distributions", dists.len())));
         }
         Ok(Self { dists })
     }
@@ -128,9 +116,7 @@ impl IndexedTables {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut input = bytes;
         let mut word = |what: &'static str| -> Result<u32> {
-            let (head, rest) = input
-                .split_first_chunk::<4>()
-                .ok_or(Error::Truncated(what))?;
+            let (head, rest) = input.split_first_chunk::<4>().ok_or(Error::Truncated(what))?;
             input = rest;
             Ok(u32::from_le_bytes(*head))
         };
@@ -153,16 +139,11 @@ impl IndexedTables {
                     limit: MAX_ALPHABET as u64,
                 });
             }
-            let freqs = (0..alphabet)
-                .map(|_| word("table frequency"))
-                .collect::<Result<Vec<u32>>>()?;
+            let freqs = (0..alphabet).map(|_| word("table frequency")).collect::<Result<Vec<u32>>>()?;
             dists.push(QuantizedDistribution::from_frequencies(offset, &freqs)?);
         }
         if !input.is_empty() {
-            return Err(Error::InvalidField {
-                field: "tables",
-                detail: format!("{} trailing bytes", input.len()),
-            });
+            return Err(Error::InvalidField { field: "tables", detail: format!("{} trailing bytes", input.len()) });
         }
         Self::new(dists)
     }
@@ -177,18 +158,11 @@ impl IndexedTables {
     pub fn ideal_bits(&self, symbols: &[i32], indexes: &[u16]) -> Result<f64> {
         let mut bits = 0.0;
         for (&s, &i) in symbols.iter().zip(indexes) {
-            let d = self
-                .get(usize::from(i))
-                .ok_or_else(|| bad_index(i, self.len()))?;
+            let d = self.get(usize::from(i)).ok_or_else(|| bad_index(i, self.len()))?;
             let cdf = d.cdf();
             let v = i64::from(s) - i64::from(d.offset);
-            let slot = if v >= 0 && (v as usize) < d.regular_symbols() {
-                v as usize
-            } else {
-                d.regular_symbols()
-            };
-            bits +=
-                f64::from(super::PRECISION as u32) - f64::from(cdf[slot + 1] - cdf[slot]).log2();
+            let slot = if v >= 0 && (v as usize) < d.regular_symbols() { v as usize } else { d.regular_symbols() };
+            bits += f64::from(super::PRECISION as u32) - f64::from(cdf[slot + 1] - cdf[slot]).log2();
             if slot == d.regular_symbols() {
                 bits += f64::from(super::bypass::escape_bits(v, d.regular_symbols()));
             }
@@ -198,7 +172,5 @@ impl IndexedTables {
 }
 
 pub(crate) fn bad_index(index: u16, len: usize) -> Error {
-    Error::InvalidArgument(format!(
-        "table index {index} out of range (family has {len} distributions)"
-    ))
+    Error::InvalidArgument(format!("table index {index} out of range (family has {len} distributions)"))
 }
