@@ -10,6 +10,7 @@
 pub mod container;
 pub mod entropy;
 mod error;
+pub mod fuzz_harness;
 pub mod varint;
 
 pub use error::{ChunkName, Error, Result};

@@ -1,7 +1,7 @@
 //! Categorical models for vector-quantised indices: static frequency tables,
 //! and adaptive counts that encoder and decoder update in lockstep.
 
-use super::quantize::{cumulative, quantize_counts, quantize_masses, validate_frequencies};
+use super::quantize::{counts_to_frequencies_fast, cumulative, quantize_counts, quantize_masses, validate_frequencies};
 use crate::error::{Error, Result};
 
 /// Largest categorical alphabet (a VQ codebook of 2^16 entries).
@@ -53,6 +53,8 @@ pub struct AdaptiveCategoricalModel {
     counts: Vec<u32>,
     total: u64,
     cdf: Vec<u32>,
+    /// Scratch space for rebuilds, kept to avoid an allocation per rebuild.
+    freqs: Vec<u32>,
     since_rebuild: u32,
     rebuild_period: u32,
 }
@@ -73,7 +75,14 @@ impl AdaptiveCategoricalModel {
         check_alphabet(alphabet_size)?;
         let counts = vec![1u32; alphabet_size];
         let cdf = cumulative(&quantize_counts(&vec![1; alphabet_size])?);
-        Ok(Self { counts, total: alphabet_size as u64, cdf, since_rebuild: 0, rebuild_period: rebuild_period.max(1) })
+        Ok(Self {
+            counts,
+            total: alphabet_size as u64,
+            cdf,
+            freqs: Vec::with_capacity(alphabet_size),
+            since_rebuild: 0,
+            rebuild_period: rebuild_period.max(1),
+        })
     }
 
     pub fn alphabet_size(&self) -> usize {
@@ -98,9 +107,12 @@ impl AdaptiveCategoricalModel {
         self.since_rebuild += 1;
         if self.since_rebuild >= self.rebuild_period {
             self.since_rebuild = 0;
-            let counts: Vec<u64> = self.counts.iter().map(|&c| u64::from(c)).collect();
-            let freqs = quantize_counts(&counts).expect("counts are non-empty and positive");
-            self.cdf = cumulative(&freqs);
+            counts_to_frequencies_fast(&self.counts, self.total, &mut self.freqs);
+            let mut acc = 0;
+            for (c, &f) in self.cdf[1..].iter_mut().zip(&self.freqs) {
+                acc += f;
+                *c = acc;
+            }
         }
     }
 }

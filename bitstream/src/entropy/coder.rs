@@ -7,7 +7,7 @@
 use super::bypass::{self, LENGTH_ALPHABET, MAX_ESCAPE_BITS};
 use super::categorical::{AdaptiveCategoricalModel, CategoricalModel};
 use super::cdf_model::CdfModel;
-use super::tables::{bad_index, IndexedTables, QuantizedDistribution};
+use super::tables::{FlatEntry, IndexedTables};
 use super::PRECISION;
 use crate::error::{Error, Result};
 use constriction::stream::model::UniformModel;
@@ -31,10 +31,9 @@ impl SymbolEncoder {
     /// Codes `symbols[k]` with distribution `indexes[k]` of `tables`.
     pub fn encode_indexed(&mut self, tables: &IndexedTables, symbols: &[i32], indexes: &[u16]) -> Result<()> {
         same_len(symbols.len(), indexes.len())?;
-        let dists = tables.distributions();
         for (&s, &i) in symbols.iter().zip(indexes) {
-            let d = dists.get(usize::from(i)).ok_or_else(|| bad_index(i, dists.len()))?;
-            self.encode_one(d, s)?;
+            let (entry, cdf) = tables.lookup(i)?;
+            self.encode_one(entry, cdf, s)?;
         }
         Ok(())
     }
@@ -51,9 +50,9 @@ impl SymbolEncoder {
     ) -> Result<()> {
         same_len(symbols.len(), plane_indexes.len().saturating_mul(plane_len))?;
         for (plane, &i) in symbols.chunks(plane_len.max(1)).zip(plane_indexes) {
-            let d = tables.get(usize::from(i)).ok_or_else(|| bad_index(i, tables.len()))?;
+            let (entry, cdf) = tables.lookup(i)?;
             for &s in plane {
-                self.encode_one(d, s)?;
+                self.encode_one(entry, cdf, s)?;
             }
         }
         Ok(())
@@ -74,20 +73,29 @@ impl SymbolEncoder {
             )));
         }
         for (&s, &i) in symbols.iter().zip(indexes.iter()) {
-            let d = tables.get(usize::from(i)).ok_or_else(|| bad_index(i, tables.len()))?;
-            self.encode_one(d, s)?;
+            let (entry, cdf) = tables.lookup(i)?;
+            self.encode_one(entry, cdf, s)?;
         }
         Ok(())
     }
 
-    #[inline]
-    fn encode_one(&mut self, d: &QuantizedDistribution, symbol: i32) -> Result<()> {
-        let v = i64::from(symbol) - i64::from(d.offset());
-        let regular = d.regular_symbols();
-        let model = CdfModel { cdf: d.cdf() };
-        if v >= 0 && (v as usize) < regular {
-            return self.coder.encode_symbol(v as usize, model).map_err(encode_error);
+    #[inline(always)]
+    fn encode_one(&mut self, entry: FlatEntry, cdf: &[u32], symbol: i32) -> Result<()> {
+        // One unsigned compare tests 0 <= v < regular: the wrapped difference
+        // cannot land in range for out-of-range values, because tables are
+        // validated so that offset + regular fits in i32.
+        let wrapped = symbol.wrapping_sub(entry.offset) as u32;
+        let model = CdfModel { cdf };
+        if wrapped < entry.regular {
+            return self.coder.encode_symbol(wrapped as usize, model).map_err(encode_error);
         }
+        self.encode_escape(entry, model, symbol)
+    }
+
+    #[cold]
+    fn encode_escape(&mut self, entry: FlatEntry, model: CdfModel<'_>, symbol: i32) -> Result<()> {
+        let regular = entry.regular as usize;
+        let v = i64::from(symbol) - i64::from(entry.offset);
         self.coder.encode_symbol(regular, model).map_err(encode_error)?;
         let m = bypass::escape_code(v, regular);
         let k = 63 - m.leading_zeros();
@@ -168,10 +176,9 @@ impl SymbolDecoder {
 
     pub fn decode_indexed(&mut self, tables: &IndexedTables, indexes: &[u16], out: &mut [i32]) -> Result<()> {
         same_len(out.len(), indexes.len())?;
-        let dists = tables.distributions();
         for (o, &i) in out.iter_mut().zip(indexes) {
-            let d = dists.get(usize::from(i)).ok_or_else(|| bad_index(i, dists.len()))?;
-            *o = self.decode_one(d)?;
+            let (entry, cdf) = tables.lookup(i)?;
+            *o = self.decode_one(entry, cdf)?;
         }
         Ok(())
     }
@@ -185,9 +192,9 @@ impl SymbolDecoder {
     ) -> Result<()> {
         same_len(out.len(), plane_indexes.len().saturating_mul(plane_len))?;
         for (plane, &i) in out.chunks_mut(plane_len.max(1)).zip(plane_indexes) {
-            let d = tables.get(usize::from(i)).ok_or_else(|| bad_index(i, tables.len()))?;
+            let (entry, cdf) = tables.lookup(i)?;
             for o in plane {
-                *o = self.decode_one(d)?;
+                *o = self.decode_one(entry, cdf)?;
             }
         }
         Ok(())
@@ -201,19 +208,25 @@ impl SymbolDecoder {
     ) -> Result<ndarray::Array<i32, D>> {
         let mut out = ndarray::Array::zeros(indexes.raw_dim());
         for (o, &i) in out.iter_mut().zip(indexes.iter()) {
-            let d = tables.get(usize::from(i)).ok_or_else(|| bad_index(i, tables.len()))?;
-            *o = self.decode_one(d)?;
+            let (entry, cdf) = tables.lookup(i)?;
+            *o = self.decode_one(entry, cdf)?;
         }
         Ok(out)
     }
 
-    #[inline]
-    fn decode_one(&mut self, d: &QuantizedDistribution) -> Result<i32> {
-        let regular = d.regular_symbols();
-        let slot = self.coder.decode_symbol(CdfModel { cdf: d.cdf() }).map_err(decode_error)?;
+    #[inline(always)]
+    fn decode_one(&mut self, entry: FlatEntry, cdf: &[u32]) -> Result<i32> {
+        let regular = entry.regular as usize;
+        let slot = self.coder.decode_symbol(CdfModel { cdf }).map_err(decode_error)?;
         if slot < regular {
-            return Ok(d.offset() + slot as i32);
+            return Ok(entry.offset + slot as i32);
         }
+        self.decode_escape(entry)
+    }
+
+    #[cold]
+    fn decode_escape(&mut self, entry: FlatEntry) -> Result<i32> {
+        let regular = entry.regular as usize;
         let k = self.coder.decode_symbol(Uniform::new(LENGTH_ALPHABET)).map_err(decode_error)? as u32;
         if k > MAX_ESCAPE_BITS {
             return Err(Error::CorruptStream("escape longer than any i32 needs"));
@@ -223,7 +236,7 @@ impl SymbolDecoder {
             m |= u64::from(self.decode_bits(bits)?) << shift;
         }
         let v = bypass::decode_escape(m, regular).ok_or(Error::CorruptStream("bad escape"))?;
-        i32::try_from(i64::from(d.offset()) + v).map_err(|_| Error::CorruptStream("escaped value outside i32"))
+        i32::try_from(i64::from(entry.offset) + v).map_err(|_| Error::CorruptStream("escaped value outside i32"))
     }
 
     pub fn decode_categorical(&mut self, model: &CategoricalModel, out: &mut [u32]) -> Result<()> {

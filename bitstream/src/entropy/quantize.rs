@@ -51,6 +51,26 @@ pub fn quantize_counts(counts: &[u64]) -> Result<Vec<u32>> {
     Ok(freqs)
 }
 
+/// A cheap O(n) quantization for counts that are rebuilt often (adaptive
+/// models): every symbol gets 1, the rest of the total is shared in
+/// proportion to the counts, rounding down, and the remainder goes to the
+/// largest count. `counts` must be non-empty, positive, and sum below 2^32.
+pub(crate) fn counts_to_frequencies_fast(counts: &[u32], total: u64, out: &mut Vec<u32>) {
+    let spare = u64::from(TOTAL) - counts.len() as u64;
+    out.clear();
+    let mut sum = 0u64;
+    let mut largest = 0;
+    for (i, &c) in counts.iter().enumerate() {
+        let f = 1 + u64::from(c) * spare / total;
+        sum += f;
+        out.push(f as u32);
+        if c > counts[largest] {
+            largest = i;
+        }
+    }
+    out[largest] += (u64::from(TOTAL) - sum) as u32;
+}
+
 /// Moves the rounding error onto the largest frequencies (ties: lowest index),
 /// never taking any frequency below 1. Requires `freqs.len() <= TOTAL`.
 fn fix_total(freqs: &mut [u32]) {

@@ -69,6 +69,19 @@ impl QuantizedDistribution {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexedTables {
     dists: Vec<QuantizedDistribution>,
+    /// Every CDF back to back, so the coder's per-symbol lookup touches one
+    /// small entry and one contiguous buffer instead of chasing a Vec per table.
+    flat_cdfs: Vec<u32>,
+    entries: Vec<FlatEntry>,
+}
+
+/// Where distribution `i` lives in `flat_cdfs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FlatEntry {
+    pub start: u32,
+    /// Regular symbols; the CDF has `regular + 2` entries (escape included).
+    pub regular: u32,
+    pub offset: i32,
 }
 
 impl IndexedTables {
@@ -76,7 +89,25 @@ impl IndexedTables {
         if dists.is_empty() || dists.len() > MAX_DISTRIBUTIONS {
             return Err(Error::InvalidArgument(format!("{} distributions", dists.len())));
         }
-        Ok(Self { dists })
+        let mut flat_cdfs = Vec::with_capacity(dists.iter().map(|d| d.cdf.len()).sum());
+        let entries = dists
+            .iter()
+            .map(|d| {
+                let entry =
+                    FlatEntry { start: flat_cdfs.len() as u32, regular: d.regular_symbols() as u32, offset: d.offset };
+                flat_cdfs.extend_from_slice(&d.cdf);
+                entry
+            })
+            .collect();
+        Ok(Self { dists, flat_cdfs, entries })
+    }
+
+    /// The layout entry and CDF of distribution `index`.
+    #[inline(always)]
+    pub(crate) fn lookup(&self, index: u16) -> Result<(FlatEntry, &[u32])> {
+        let entry = *self.entries.get(usize::from(index)).ok_or_else(|| bad_index(index, self.entries.len()))?;
+        let start = entry.start as usize;
+        Ok((entry, &self.flat_cdfs[start..start + entry.regular as usize + 2]))
     }
 
     pub fn len(&self) -> usize {
