@@ -21,9 +21,10 @@ impl EncoderModel<PRECISION> for CdfModel<'_> {
     #[inline(always)]
     fn left_cumulative_and_probability(&self, symbol: impl Borrow<usize>) -> Option<(u32, NonZeroU32)> {
         let s = *symbol.borrow();
-        let left = *self.cdf.get(s)?;
-        let right = *self.cdf.get(s + 1)?;
-        NonZeroU32::new(right.wrapping_sub(left)).map(|p| (left, p))
+        let [left, right] = *self.cdf.get(s..s.wrapping_add(2))? else { return None };
+        // Validated tables have no empty bins; the fallback only keeps this
+        // branch-free (a cmov) instead of an unsafe unchecked NonZero.
+        Some((left, NonZeroU32::new(right.wrapping_sub(left)).unwrap_or(NonZeroU32::MIN)))
     }
 }
 

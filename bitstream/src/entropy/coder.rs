@@ -108,17 +108,13 @@ impl SymbolEncoder {
 
     /// Codes symbols of a static categorical model.
     pub fn encode_categorical(&mut self, model: &CategoricalModel, symbols: &[u32]) -> Result<()> {
-        let cdf = CdfModel { cdf: model.cdf() };
-        for &s in symbols {
-            if s as usize >= model.alphabet_size() {
-                return Err(Error::InvalidArgument(format!(
-                    "symbol {s} outside alphabet of {}",
-                    model.alphabet_size()
-                )));
-            }
-            self.coder.encode_symbol(s as usize, cdf).map_err(encode_error)?;
+        // Validate in one branch-free pass so the coding loop has no extra test.
+        let max = symbols.iter().copied().max().unwrap_or(0);
+        if max as usize >= model.alphabet_size() {
+            return Err(Error::InvalidArgument(format!("symbol {max} outside alphabet of {}", model.alphabet_size())));
         }
-        Ok(())
+        let cdf = CdfModel { cdf: model.cdf() };
+        self.coder.encode_iid_symbols(symbols.iter().map(|&s| s as usize), cdf).map_err(encode_error)
     }
 
     /// Codes symbols of an adaptive model, updating its counts as it goes.
