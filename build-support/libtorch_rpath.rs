@@ -1,0 +1,56 @@
+// Shared build-script code for every crate whose tests or binaries link libtorch.
+//
+// Use it from a crate's build.rs with:
+//
+//     include!("../build-support/libtorch_rpath.rs");
+//     fn main() { emit_libtorch_link_args(); }
+//
+// Why every crate needs it: `cargo:rustc-link-arg` only applies to the targets of the package
+// whose build script prints it (its bins, tests, benches, examples), it does not propagate to
+// dependents. So each crate that produces an executable linking libtorch includes this file.
+//
+// What it does (Linux/macOS):
+// * adds an rpath to `$LIBTORCH/lib` (canonicalized, so the `.libtorch` symlink is resolved) so
+//   binaries and test executables run without LD_LIBRARY_PATH;
+// * on Linux, when the libtorch build has CUDA (`libtorch_cuda.so`), links it with
+//   `--no-as-needed`: nothing references its symbols directly, and without this the linker drops
+//   it and `tch::Cuda::is_available()` is always false (tch-rs issues #291, #907, #980).
+
+#[allow(dead_code)]
+fn emit_libtorch_link_args() {
+    use std::path::PathBuf;
+
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    println!("cargo:rerun-if-changed=../build-support/libtorch_rpath.rs");
+    println!("cargo:rerun-if-changed=build.rs");
+
+    let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    if target_os != "linux" && target_os != "macos" {
+        return;
+    }
+    let Some(libtorch) = std::env::var_os("LIBTORCH") else {
+        println!(
+            "cargo:warning=LIBTORCH is not set (see .cargo/config.toml / ./setup.sh); \
+             no libtorch rpath added"
+        );
+        return;
+    };
+    let lib_dir = PathBuf::from(libtorch).join("lib");
+    let lib_dir = match lib_dir.canonicalize() {
+        Ok(p) => p,
+        Err(e) => {
+            println!("cargo:warning=cannot resolve libtorch lib dir {}: {e}; run ./setup.sh", lib_dir.display());
+            return;
+        }
+    };
+    // Rebuild when the venv (and thus the resolved path) is recreated.
+    println!("cargo:rerun-if-changed={}", lib_dir.display());
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+
+    if target_os == "linux" && lib_dir.join("libtorch_cuda.so").exists() {
+        println!("cargo:rustc-link-arg=-L{}", lib_dir.display());
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-ltorch_cuda");
+        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+}

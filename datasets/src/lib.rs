@@ -1,0 +1,4 @@
+//! neco datasets.
+
+pub mod image_folder;
+pub mod video;

@@ -1,0 +1,4 @@
+//! neco model families.
+
+pub mod device;
+pub mod wavelet;

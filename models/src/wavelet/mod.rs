@@ -1,0 +1,178 @@
+//! The classical wavelet codec: neco's non-learned model family, and the
+//! default model until trained weights exist.
+//!
+//! RGB -> YCbCr, a multi-level CDF 9/7 transform per plane, deadzone scalar
+//! quantization with steps balanced by each subband's synthesis gain, and
+//! context-modelled adaptive range coding ([`neco_bitstream::entropy`]).
+//!
+//! The payload is one range-coded stream: a small header (decomposition
+//! levels and chroma step factor, so a decoder needs no matching config),
+//! then the three planes. Quality and image size are not stored; the caller
+//! passes them to both sides. Decoding is deterministic and bit-exact across
+//! platforms (integer entropy coding, IEEE-exact float arithmetic only).
+
+mod adaptive;
+mod coefficient_coder;
+mod colour;
+mod quantize;
+mod transform;
+
+#[cfg(test)]
+mod tests;
+
+use adaptive::Coder;
+use anyhow::{ensure, Context, Result};
+use neco_bitstream::entropy::{SymbolDecoder, SymbolEncoder};
+use quantize::Quantizer;
+use transform::{Layout, MAX_LEVELS};
+
+/// Fixed-point scale of the chroma step factor in the header.
+const FACTOR_ONE: f32 = 256.0;
+
+/// Encoder settings (the decoder reads them from the payload).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaveletConfig {
+    /// Decomposition levels; fewer are used along an axis too short for them.
+    pub levels: usize,
+    /// Chroma steps are the luma step times this (stored to 1/256).
+    pub chroma_step_factor: f32,
+}
+
+impl Default for WaveletConfig {
+    fn default() -> Self {
+        Self { levels: 5, chroma_step_factor: 1.2 }
+    }
+}
+
+/// The wavelet image codec.
+#[derive(Debug, Clone, Default)]
+pub struct WaveletCodec {
+    cfg: WaveletConfig,
+}
+
+/// Parameters carried in the payload header.
+struct Header {
+    levels: usize,
+    /// Chroma step factor in 1/[`FACTOR_ONE`] units (1..=65535).
+    factor: u32,
+}
+
+impl Header {
+    fn code<C: Coder>(&self, io: &mut C) -> Result<Self> {
+        let levels = io.bits(self.levels as u32, 4)? as usize;
+        let factor = io.bits(self.factor, 16)?;
+        ensure!(levels <= MAX_LEVELS, "corrupt wavelet payload: {levels} levels");
+        ensure!(factor > 0, "corrupt wavelet payload: zero chroma step factor");
+        Ok(Self { levels, factor })
+    }
+
+    /// Quantizers per plane, in `layout.bands` order.
+    fn quantizers(&self, layout: &Layout, quality: u8) -> [Vec<Quantizer>; 3] {
+        let base = quantize::base_step(quality);
+        let chroma = self.factor as f32 / FACTOR_ONE;
+        let plane = |factor: f32| layout.bands.iter().map(|b| Quantizer::for_band(base, factor, b)).collect();
+        [plane(1.0), plane(chroma), plane(chroma)]
+    }
+}
+
+/// `width * height`, if positive and addressable three times over.
+fn pixel_count(width: u32, height: u32) -> Result<usize> {
+    ensure!(width > 0 && height > 0, "empty image ({width}x{height})");
+    usize::try_from(u64::from(width) * u64::from(height))
+        .ok()
+        .filter(|n| n.checked_mul(3).is_some())
+        .context("image too large")
+}
+
+impl WaveletCodec {
+    pub fn new(cfg: WaveletConfig) -> Self {
+        Self { cfg }
+    }
+
+    pub fn config(&self) -> &WaveletConfig {
+        &self.cfg
+    }
+
+    /// `rgb` is interleaved 8-bit RGB, `width * height * 3` bytes. `quality`
+    /// 1..=100 (clamped): higher is better and bigger; 100 is near-lossless.
+    /// Returns the entropy-coded payload (no container).
+    pub fn encode_rgb8(&self, rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>> {
+        let n = pixel_count(width, height)?;
+        ensure!(rgb.len() == n * 3, "{} bytes for a {width}x{height} RGB image", rgb.len());
+        ensure!(
+            self.cfg.chroma_step_factor.is_finite() && self.cfg.chroma_step_factor > 0.0,
+            "chroma step factor {} is not positive",
+            self.cfg.chroma_step_factor
+        );
+        let header = Header {
+            levels: self.cfg.levels.min(MAX_LEVELS),
+            factor: (self.cfg.chroma_step_factor * FACTOR_ONE).round().clamp(1.0, 65535.0) as u32,
+        };
+        let layout = Layout::new(width as usize, height as usize, header.levels);
+        let quantizers = header.quantizers(&layout, quality);
+        let mut planes = colour::rgb8_to_ycbcr(rgb);
+        let mut quantized: [Vec<i32>; 3] = Default::default();
+        for ((plane, q), quants) in planes.iter_mut().zip(&mut quantized).zip(&quantizers) {
+            layout.forward(plane);
+            *q = vec![0; n];
+            for (band, quant) in layout.bands.iter().zip(quants) {
+                quantize::quantize_band(plane, q, layout.width, band, quant);
+            }
+        }
+        let mut enc = SymbolEncoder::new();
+        header.code(&mut enc)?;
+        let source = coefficient_coder::Source { planes: &planes, quantizers: &quantizers, lambda: 0.1 };
+        coefficient_coder::code_planes(&mut enc, &layout, &mut quantized, Some(&source))?;
+        if std::env::var("DEBUG_RECON").is_ok() {
+            for c in 0..3 {
+                for (band, quant) in layout.bands.iter().zip(&quantizers[c]) {
+                    let (mut s1, mut n1, mut s2, mut n2) = (0f64, 0usize, 0f64, 0usize);
+                    for y in band.y0..band.y0 + band.h {
+                        for x in band.x0..band.x0 + band.w {
+                            let i = y * layout.width + x;
+                            let q = quantized[c][i].unsigned_abs();
+                            let a = (planes[c][i].abs() / quant.step) as f64;
+                            if q == 1 {
+                                s1 += a - 1.0;
+                                n1 += 1;
+                            } else if q > 1 {
+                                s2 += a - q as f64;
+                                n2 += 1;
+                            }
+                        }
+                    }
+                    eprintln!(
+                        "c{c} L{} {:?}: q1 n={n1} mean={:.3}  q2+ n={n2} mean={:.3}",
+                        band.level,
+                        band.kind,
+                        s1 / n1.max(1) as f64,
+                        s2 / n2.max(1) as f64
+                    );
+                }
+            }
+        }
+        Ok(enc.finish())
+    }
+
+    /// Inverse of [`encode_rgb8`](Self::encode_rgb8): returns interleaved RGB8.
+    /// Corrupt payloads give an error or a garbage image, never a panic; work
+    /// and memory are O(width * height).
+    pub fn decode_rgb8(&self, payload: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>> {
+        let n = pixel_count(width, height)?;
+        let mut dec = SymbolDecoder::new(payload).context("corrupt wavelet payload")?;
+        let header = Header { levels: 0, factor: 0 }.code(&mut dec)?;
+        let layout = Layout::new(width as usize, height as usize, header.levels);
+        let quantizers = header.quantizers(&layout, quality);
+        let mut quantized: [Vec<i32>; 3] = [vec![0; n], vec![0; n], vec![0; n]];
+        coefficient_coder::code_planes(&mut dec, &layout, &mut quantized, None).context("corrupt wavelet payload")?;
+        let mut planes: [Vec<f32>; 3] = Default::default();
+        for ((plane, q), quants) in planes.iter_mut().zip(&quantized).zip(&quantizers) {
+            *plane = vec![0.0; n];
+            for (band, quant) in layout.bands.iter().zip(quants) {
+                quantize::dequantize_band(q, plane, layout.width, band, quant);
+            }
+            layout.inverse(plane);
+        }
+        Ok(colour::ycbcr_to_rgb8(&planes))
+    }
+}

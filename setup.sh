@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# One-command setup for neco on a fresh Debian 12 (bookworm) machine; safe to re-run (a second run
+# takes seconds). It installs the system packages, a project-local Python venv with the PyTorch
+# wheel whose libtorch the Rust crates link (via tch), and builds the workspace in release mode.
+#
+#   ./setup.sh && ./target/release/neco demo
+#   ./setup.sh && cargo test --workspace --release
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")"
+ROOT=$PWD
+TORCH_VERSION=2.11.0
+VENV=.venv
+
+say() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+# Only one setup at a time (a concurrent pip install into the same venv would break it).
+mkdir -p target
+exec 9>target/.setup.lock
+if ! flock -n 9; then
+  say "another ./setup.sh is running; waiting for it"
+  flock 9
+fi
+
+# --- 1. Debian packages ---------------------------------------------------------------------
+# clang/libclang-dev: bindgen (ffmpeg-sys-next); the libav*-dev packages: FFmpeg 5.1 for
+# ffmpeg-next 9; ffmpeg: the CLI used by tests and tools; build-essential: C++ for torch-sys.
+PKGS=(build-essential clang libclang-dev pkg-config
+      libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+      libavfilter-dev libavdevice-dev libswresample-dev ffmpeg)
+if ! command -v python3 >/dev/null 2>&1; then
+  PKGS+=(python3 python3-venv)
+elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  PKGS+=(python3-venv)
+fi
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  say "installing Debian packages: ${missing[*]}"
+  SUDO=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || die "need root (or sudo) to apt-get install ${missing[*]}"
+    SUDO=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  aptlog=target/setup-apt.log
+  if ! { "${SUDO[@]}" apt-get update -qq &&
+         "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$aptlog" 2>&1; then
+    tail -n 20 "$aptlog" >&2
+    die "apt-get failed (full log: $ROOT/$aptlog)"
+  fi
+else
+  say "Debian packages: ok"
+fi
+
+# --- 2. Python venv with torch (libtorch for tch) --------------------------------------------
+if [[ ! -x $VENV/bin/python ]]; then
+  say "creating $VENV"
+  python3 -m venv "$VENV"
+fi
+torch_ok() {
+  "$VENV/bin/python" - 2>/dev/null <<PY
+import sys, torch
+sys.exit(0 if torch.__version__.split("+")[0] == "$TORCH_VERSION" else 1)
+PY
+}
+if torch_ok; then
+  say "torch $TORCH_VERSION in $VENV: ok"
+else
+  say "installing torch==$TORCH_VERSION into $VENV from PyPI (several GB; takes a while)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+  torch_ok || die "torch $TORCH_VERSION still does not import from $VENV"
+fi
+
+# --- 3. Fixed libtorch path: .libtorch -> .venv/lib/python3.X/site-packages/torch ------------
+shopt -s nullglob
+torch_dirs=("$VENV"/lib/python3.*/site-packages/torch)
+shopt -u nullglob
+((${#torch_dirs[@]} == 1)) || die "expected one $VENV/lib/python3.*/site-packages/torch, found ${#torch_dirs[@]}"
+if [[ ! -L .libtorch || $(readlink .libtorch) != "${torch_dirs[0]}" ]]; then
+  [[ -e .libtorch && ! -L .libtorch ]] && die ".libtorch exists and is not a symlink"
+  ln -sfn "${torch_dirs[0]}" .libtorch
+  say "linked .libtorch -> ${torch_dirs[0]}"
+fi
+[[ -f .libtorch/lib/libtorch_cpu.so ]] || die ".libtorch/lib/libtorch_cpu.so missing"
+
+# --- 4. Build ---------------------------------------------------------------------------------
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (>= 1.85) with rustup first"
+log=target/setup-build.log
+say "cargo build --release --workspace (the first build takes several minutes; log: $log)"
+start=$SECONDS
+if ! cargo build --release --workspace >"$log" 2>&1; then
+  tail -n 40 "$log" >&2
+  die "cargo build failed (full log: $ROOT/$log)"
+fi
+say "build ok ($((SECONDS - start))s)"
+if [[ -x target/release/neco ]]; then
+  say "ready: ./target/release/neco demo   |   cargo test --workspace --release"
+else
+  say "ready: cargo test --workspace --release"
+fi
