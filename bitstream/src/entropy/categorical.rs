@@ -118,7 +118,7 @@ impl AdaptiveCategoricalModel {
 }
 
 fn check_alphabet(n: usize) -> Result<()> {
-    if n < 2 || n > MAX_CATEGORIES {
+    if !(2..=MAX_CATEGORIES).contains(&n) {
         return Err(Error::InvalidArgument(format!("categorical alphabet of {n} (need 2..={MAX_CATEGORIES})")));
     }
     Ok(())

@@ -160,7 +160,7 @@ pub struct SymbolDecoder {
 
 impl SymbolDecoder {
     pub fn new(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() % 4 != 0 {
+        if !bytes.len().is_multiple_of(4) {
             return Err(Error::CorruptStream("stream length is not a multiple of 4 bytes"));
         }
         let words: Vec<u32> =

@@ -6,8 +6,8 @@
 //! which a platform libm (glibc, musl, macOS, MSVC, CUDA) does not promise.
 //! Accuracy is ~1e-15 relative, far finer than the 2^-24 table resolution.
 
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = 0.693_147_180_369_123_8;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 const LOG2_E: f64 = std::f64::consts::LOG2_E;
 const FRAC_1_SQRT_PI: f64 = 0.564_189_583_547_756_3;
 const FRAC_1_SQRT_2: f64 = std::f64::consts::FRAC_1_SQRT_2;
@@ -138,7 +138,7 @@ mod tests {
     fn matches_reference_values() {
         // Reference values from Python's math module (correctly rounded to ~1 ulp).
         let cases = [
-            (exp(1.0), 2.718281828459045),
+            (exp(1.0), std::f64::consts::E),
             (exp(-20.5), 1.2501528663867426e-09),
             (exp(300.25), 2.4941248615349213e+130),
             (ln(0.11), -2.2072749131897207),
