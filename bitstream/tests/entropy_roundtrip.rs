@@ -1,8 +1,8 @@
 //! Property tests: whatever goes in comes back out, for every model kind.
 
 use neco_bitstream::entropy::{
-    AdaptiveCategoricalModel, CategoricalModel, ChannelPmf, FactorizedPrior, GaussianConditional, IndexedTables,
-    QuantizedDistribution, SymbolDecoder, SymbolEncoder,
+    AdaptationSchedule, AdaptiveCategoricalModel, CategoricalModel, ChannelPmf, FactorizedPrior, GaussianConditional,
+    IndexedTables, QuantizedDistribution, SymbolDecoder, SymbolEncoder,
 };
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -92,14 +92,28 @@ proptest! {
         let stat = CategoricalModel::from_counts(&counts).unwrap();
         let mut e = SymbolEncoder::new();
         e.encode_categorical(&stat, &symbols).unwrap();
-        e.encode_adaptive(&mut AdaptiveCategoricalModel::with_rebuild_period(alphabet, 7).unwrap(), &symbols).unwrap();
+        // A small count limit exercises the halving; a second model inherits from the first.
+        let schedule = AdaptationSchedule { increment: 32, count_limit: (2 * alphabet as u32).max(2048), max_rebuild_period: 7 };
+        let adaptive = |donor: Option<&AdaptiveCategoricalModel>| {
+            let mut m = AdaptiveCategoricalModel::with_schedule(alphabet, schedule).unwrap();
+            if let Some(d) = donor {
+                m.inherit(d, 300);
+            }
+            m
+        };
+        let mut first = adaptive(None);
+        e.encode_adaptive(&mut first, &symbols).unwrap();
+        e.encode_adaptive(&mut adaptive(Some(&first)), &symbols).unwrap();
         e.encode_bits(0xabc, 12).unwrap();
         let bytes = e.finish();
         let mut d = SymbolDecoder::new(&bytes).unwrap();
         let mut out = vec![0; symbols.len()];
         d.decode_categorical(&stat, &mut out).unwrap();
         prop_assert_eq!(&out, &symbols);
-        d.decode_adaptive(&mut AdaptiveCategoricalModel::with_rebuild_period(alphabet, 7).unwrap(), &mut out).unwrap();
+        let mut first = adaptive(None);
+        d.decode_adaptive(&mut first, &mut out).unwrap();
+        prop_assert_eq!(&out, &symbols);
+        d.decode_adaptive(&mut adaptive(Some(&first)), &mut out).unwrap();
         prop_assert_eq!(&out, &symbols);
         prop_assert_eq!(d.decode_bits(12).unwrap(), 0xabc);
     }

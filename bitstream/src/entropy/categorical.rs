@@ -45,48 +45,99 @@ impl CategoricalModel {
     }
 }
 
-/// Counts start at one per symbol and grow by [`INCREMENT`](Self::INCREMENT) per
-/// coded symbol; the coding table is rebuilt from them every `rebuild_period`
-/// symbols, with integer arithmetic only, so both sides stay identical.
+/// How an [`AdaptiveCategoricalModel`] learns. Encoder and decoder must use the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdaptationSchedule {
+    /// Count added per coded symbol (counts start at 1).
+    pub increment: u32,
+    /// Counts are halved when their total passes this, so the model tracks drift.
+    pub count_limit: u32,
+    /// Longest interval between table rebuilds. A young model rebuilds after
+    /// every symbol, then every `seen / 8` symbols up to this, so it learns
+    /// fast at first and costs O(alphabet / period) per symbol later.
+    pub max_rebuild_period: u32,
+}
+
+impl AdaptationSchedule {
+    /// A general-purpose schedule: rebuild cost stays O(1) per symbol for any alphabet.
+    pub fn for_alphabet(alphabet_size: usize) -> Self {
+        Self { increment: 24, count_limit: 1 << 20, max_rebuild_period: (alphabet_size / 4).clamp(16, 4096) as u32 }
+    }
+}
+
+/// A categorical distribution learned from the symbols coded so far, with
+/// integer arithmetic only, so encoder and decoder stay identical.
 #[derive(Debug, Clone)]
 pub struct AdaptiveCategoricalModel {
     counts: Vec<u32>,
-    total: u64,
+    total: u32,
     cdf: Vec<u32>,
     /// Scratch space for rebuilds, kept to avoid an allocation per rebuild.
     freqs: Vec<u32>,
-    since_rebuild: u32,
-    rebuild_period: u32,
+    seen: u32,
+    countdown: u32,
+    schedule: AdaptationSchedule,
 }
 
 impl AdaptiveCategoricalModel {
-    pub const INCREMENT: u32 = 24;
-    /// Counts are halved when their total passes this, so the model tracks drift.
-    pub const COUNT_LIMIT: u64 = 1 << 20;
-
-    /// A uniform start over `alphabet_size` symbols; the rebuild period scales
-    /// with the alphabet so rebuilding costs O(1) per symbol on average.
+    /// A uniform start over `alphabet_size` symbols with [`AdaptationSchedule::for_alphabet`].
     pub fn new(alphabet_size: usize) -> Result<Self> {
-        let period = (alphabet_size / 4).clamp(16, 4096) as u32;
-        Self::with_rebuild_period(alphabet_size, period)
+        Self::with_schedule(alphabet_size, AdaptationSchedule::for_alphabet(alphabet_size))
     }
 
-    pub fn with_rebuild_period(alphabet_size: usize, rebuild_period: u32) -> Result<Self> {
+    pub fn with_schedule(alphabet_size: usize, schedule: AdaptationSchedule) -> Result<Self> {
         check_alphabet(alphabet_size)?;
-        let counts = vec![1u32; alphabet_size];
-        let cdf = cumulative(&quantize_counts(&vec![1; alphabet_size])?);
-        Ok(Self {
-            counts,
-            total: alphabet_size as u64,
-            cdf,
+        let limit_ok = (2 * alphabet_size as u64..=1 << 31).contains(&u64::from(schedule.count_limit));
+        if schedule.increment == 0 || schedule.max_rebuild_period == 0 || !limit_ok {
+            return Err(Error::InvalidArgument(format!(
+                "adaptation schedule {schedule:?} for {alphabet_size} symbols"
+            )));
+        }
+        let mut model = Self {
+            counts: vec![1; alphabet_size],
+            total: alphabet_size as u32,
+            cdf: vec![0; alphabet_size + 1],
             freqs: Vec::with_capacity(alphabet_size),
-            since_rebuild: 0,
-            rebuild_period: rebuild_period.max(1),
-        })
+            seen: 0,
+            countdown: 1,
+            schedule,
+        };
+        model.rebuild();
+        Ok(model)
     }
 
     pub fn alphabet_size(&self) -> usize {
         self.counts.len()
+    }
+
+    /// True until the model has coded a symbol (inheriting does not count).
+    pub fn is_fresh(&self) -> bool {
+        self.seen == 0
+    }
+
+    /// Restarts this model from `donor`'s distribution, worth `mass` counts,
+    /// instead of uniform: a context seen for the first time borrows what a
+    /// related, already trained context learned. No-op if alphabets differ.
+    pub fn inherit(&mut self, donor: &Self, mass: u32) {
+        if donor.counts.len() != self.counts.len() || donor.is_fresh() {
+            return;
+        }
+        let mass = mass.min(self.schedule.count_limit / 2);
+        self.total = 0;
+        for (c, &d) in self.counts.iter_mut().zip(&donor.counts) {
+            *c = 1 + (u64::from(d) * u64::from(mass) / u64::from(donor.total)) as u32;
+            self.total += *c;
+        }
+        self.rebuild();
+    }
+
+    /// Approximate cost in bits of coding `symbol` now. For encoder decisions
+    /// only: it uses platform floating point, and the decoder never calls it.
+    pub fn cost(&self, symbol: u32) -> f32 {
+        match self.counts.get(symbol as usize) {
+            Some(&c) => (self.total as f32 / c as f32).log2(),
+            None => f32::INFINITY,
+        }
     }
 
     pub(crate) fn cdf(&self) -> &[u32] {
@@ -95,24 +146,29 @@ impl AdaptiveCategoricalModel {
 
     /// Records one coded symbol (`symbol < alphabet_size()`, checked by the coder).
     pub(crate) fn update(&mut self, symbol: u32) {
-        self.counts[symbol as usize] += Self::INCREMENT;
-        self.total += u64::from(Self::INCREMENT);
-        if self.total > Self::COUNT_LIMIT {
+        self.counts[symbol as usize] += self.schedule.increment;
+        self.total += self.schedule.increment;
+        if self.total > self.schedule.count_limit {
             self.total = 0;
             for c in &mut self.counts {
-                *c = (*c).div_ceil(2);
-                self.total += u64::from(*c);
+                *c = c.div_ceil(2);
+                self.total += *c;
             }
         }
-        self.since_rebuild += 1;
-        if self.since_rebuild >= self.rebuild_period {
-            self.since_rebuild = 0;
-            counts_to_frequencies_fast(&self.counts, self.total, &mut self.freqs);
-            let mut acc = 0;
-            for (c, &f) in self.cdf[1..].iter_mut().zip(&self.freqs) {
-                acc += f;
-                *c = acc;
-            }
+        self.seen = self.seen.saturating_add(1);
+        self.countdown -= 1;
+        if self.countdown == 0 {
+            self.rebuild();
+            self.countdown = (self.seen / 8).clamp(1, self.schedule.max_rebuild_period);
+        }
+    }
+
+    fn rebuild(&mut self) {
+        counts_to_frequencies_fast(&self.counts, u64::from(self.total), &mut self.freqs);
+        let mut acc = 0;
+        for (c, &f) in self.cdf[1..].iter_mut().zip(&self.freqs) {
+            acc += f;
+            *c = acc;
         }
     }
 }

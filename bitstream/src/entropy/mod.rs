@@ -19,7 +19,7 @@ mod gaussian;
 mod quantize;
 mod tables;
 
-pub use categorical::{AdaptiveCategoricalModel, CategoricalModel, MAX_CATEGORIES};
+pub use categorical::{AdaptationSchedule, AdaptiveCategoricalModel, CategoricalModel, MAX_CATEGORIES};
 pub use coder::{SymbolDecoder, SymbolEncoder};
 pub use factorized::{ChannelPmf, FactorizedPrior};
 pub use gaussian::{

@@ -5,15 +5,22 @@
 //! quantization with steps balanced by each subband's synthesis gain, and
 //! context-modelled adaptive range coding ([`neco_bitstream::entropy`]).
 //!
-//! The payload is one range-coded stream: a small header (decomposition
-//! levels and chroma step factor, so a decoder needs no matching config),
-//! then the three planes. Quality and image size are not stored; the caller
-//! passes them to both sides. Decoding is deterministic and bit-exact across
-//! platforms (integer entropy coding, IEEE-exact float arithmetic only).
+//! The payload is one range-coded stream: a small header (format version,
+//! decomposition levels and chroma step factor, so a decoder needs no
+//! matching config), then the three planes. Quality and image size are not
+//! stored; the caller passes them to both sides. Decoding is bit-exact across
+//! platforms (integer entropy coding, IEEE-exact float arithmetic only, no
+//! libm calls); encoding is deterministic (its rate-distortion choices use
+//! `log2`, so another platform's libm could in principle pick differently).
+//!
+//! Modules: `colour` conversion, `transform` (CDF 9/7 lifting and the
+//! subband layout), `quantize`, `context` modelling, `coefficient_coder`
+//! and its `adaptive` models.
 
 mod adaptive;
 mod coefficient_coder;
 mod colour;
+mod context;
 mod quantize;
 mod transform;
 
@@ -26,6 +33,11 @@ use neco_bitstream::entropy::{SymbolDecoder, SymbolEncoder};
 use quantize::Quantizer;
 use transform::{Layout, MAX_LEVELS};
 
+/// Rate-distortion trade-off of the encoder's quantization choices: squared
+/// error (in units of the luma step squared) worth one bit.
+const LAMBDA: f32 = 0.1;
+/// Payload format version, the header's first field.
+const FORMAT_VERSION: u32 = 1;
 /// Fixed-point scale of the chroma step factor in the header.
 const FACTOR_ONE: f32 = 256.0;
 
@@ -59,6 +71,8 @@ struct Header {
 
 impl Header {
     fn code<C: Coder>(&self, io: &mut C) -> Result<Self> {
+        let version = io.bits(FORMAT_VERSION, 4)?;
+        ensure!(version == FORMAT_VERSION, "wavelet payload of unknown format version {version}");
         let levels = io.bits(self.levels as u32, 4)? as usize;
         let factor = io.bits(self.factor, 16)?;
         ensure!(levels <= MAX_LEVELS, "corrupt wavelet payload: {levels} levels");
@@ -94,8 +108,9 @@ impl WaveletCodec {
     }
 
     /// `rgb` is interleaved 8-bit RGB, `width * height * 3` bytes. `quality`
-    /// 1..=100 (clamped): higher is better and bigger; 100 is near-lossless.
-    /// Returns the entropy-coded payload (no container).
+    /// 1..=100 (0 counts as 1, above 100 as 100): higher is better and bigger;
+    /// 100 is near-lossless (about 48 dB). Returns the entropy-coded payload
+    /// (no container; a multiple of 4 bytes).
     pub fn encode_rgb8(&self, rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>> {
         let n = pixel_count(width, height)?;
         ensure!(rgb.len() == n * 3, "{} bytes for a {width}x{height} RGB image", rgb.len());
@@ -121,42 +136,16 @@ impl WaveletCodec {
         }
         let mut enc = SymbolEncoder::new();
         header.code(&mut enc)?;
-        let source = coefficient_coder::Source { planes: &planes, quantizers: &quantizers, lambda: 0.1 };
+        let source = coefficient_coder::Source { planes: &planes, quantizers: &quantizers, lambda: LAMBDA };
         coefficient_coder::code_planes(&mut enc, &layout, &mut quantized, Some(&source))?;
-        if std::env::var("DEBUG_RECON").is_ok() {
-            for c in 0..3 {
-                for (band, quant) in layout.bands.iter().zip(&quantizers[c]) {
-                    let (mut s1, mut n1, mut s2, mut n2) = (0f64, 0usize, 0f64, 0usize);
-                    for y in band.y0..band.y0 + band.h {
-                        for x in band.x0..band.x0 + band.w {
-                            let i = y * layout.width + x;
-                            let q = quantized[c][i].unsigned_abs();
-                            let a = (planes[c][i].abs() / quant.step) as f64;
-                            if q == 1 {
-                                s1 += a - 1.0;
-                                n1 += 1;
-                            } else if q > 1 {
-                                s2 += a - q as f64;
-                                n2 += 1;
-                            }
-                        }
-                    }
-                    eprintln!(
-                        "c{c} L{} {:?}: q1 n={n1} mean={:.3}  q2+ n={n2} mean={:.3}",
-                        band.level,
-                        band.kind,
-                        s1 / n1.max(1) as f64,
-                        s2 / n2.max(1) as f64
-                    );
-                }
-            }
-        }
         Ok(enc.finish())
     }
 
-    /// Inverse of [`encode_rgb8`](Self::encode_rgb8): returns interleaved RGB8.
-    /// Corrupt payloads give an error or a garbage image, never a panic; work
-    /// and memory are O(width * height).
+    /// Inverse of [`encode_rgb8`](Self::encode_rgb8): returns interleaved RGB8,
+    /// `width * height * 3` bytes; `quality` must be the encoder's. The
+    /// decomposition and chroma factor come from the payload, not from this
+    /// codec's config. Corrupt payloads give an error or a garbage image, never
+    /// a panic; work and memory are O(width * height).
     pub fn decode_rgb8(&self, payload: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>> {
         let n = pixel_count(width, height)?;
         let mut dec = SymbolDecoder::new(payload).context("corrupt wavelet payload")?;

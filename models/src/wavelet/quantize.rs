@@ -1,4 +1,10 @@
-//! Deadzone uniform scalar quantization with per-subband steps.
+//! Uniform scalar quantization with per-subband steps.
+//!
+//! Steps are the quality's pixel-domain step divided by each band's synthesis
+//! gain, so every band's errors weigh alike in the image. The LL band rounds
+//! to nearest; detail bands use a deadzone and reconstruct slightly toward
+//! zero, where their (Laplacian-like) values concentrate. The encoder refines
+//! detail levels with rate-distortion optimisation while coding them.
 
 use super::transform::{Band, BandKind};
 
@@ -10,8 +16,8 @@ pub const MAX_Q: u32 = 1 << 22;
 const STEP_Q1: f32 = 150.0;
 const STEP_RATIO: f32 = 0.954_548_9; // (1.5 / 150)^(1/99) = 10^(-2/99)
 
-/// How a band's values are rounded and reconstructed: `|q| = floor(|x| / step + rounding)`,
-/// `|x'| = (|q| + recon) * step` for `q != 0`.
+/// How a band's values are quantized, `|q| = floor(|x| / step + rounding)`,
+/// and reconstructed, `|x'| = (|q| + recon) * step` for `q != 0`.
 #[derive(Debug, Clone, Copy)]
 pub struct Quantizer {
     pub step: f32,
@@ -21,9 +27,12 @@ pub struct Quantizer {
     pub recon: f32,
 }
 
-/// Detail bands: a deadzone, with reconstruction biased toward zero (Laplacian-like data).
-pub const DETAIL_ROUNDING: f32 = 0.3;
-pub const DETAIL_RECON: f32 = 0.06;
+/// The LL band gets a finer step than the balanced one: it costs few bits, and
+/// it keeps flat areas (graphics, skies) free of visible offsets.
+const LL_STEP_FACTOR: f32 = 0.5;
+/// Detail bands: a deadzone, with reconstruction biased toward zero.
+const DETAIL_ROUNDING: f32 = 0.3;
+const DETAIL_RECON: f32 = 0.06;
 
 /// The pixel-domain step for `quality` (1..=100, clamped), log-linear in quality.
 /// Repeated multiplication keeps it bit-exact across platforms (no `powf`).
@@ -45,16 +54,16 @@ impl Quantizer {
     pub fn for_band(base: f32, factor: f32, band: &Band) -> Self {
         let step = band_step(base, band, factor);
         if band.kind == BandKind::Ll {
-            Self { step, weight: factor * factor, rounding: 0.5, recon: 0.0 }
+            Self { step: step * LL_STEP_FACTOR, weight: factor * factor, rounding: 0.5, recon: 0.0 }
         } else {
             Self { step, weight: factor * factor, rounding: DETAIL_ROUNDING, recon: DETAIL_RECON }
         }
     }
 
     pub fn quantize(&self, x: f32) -> i32 {
-        let m = (x.abs() / self.step + self.rounding).floor();
-        // `as` saturates (and maps NaN to 0), the min keeps within MAX_Q.
-        let m = (m as u32).min(MAX_Q) as i32;
+        // `as` truncates toward zero (floor, for these non-negative values),
+        // saturates and maps NaN to 0; the min keeps within MAX_Q.
+        let m = ((x.abs() / self.step + self.rounding) as u32).min(MAX_Q) as i32;
         if x < 0.0 {
             -m
         } else {

@@ -1,20 +1,34 @@
-//! Round trips, odd sizes, hostile payloads and determinism.
+use super::transform::Layout;
+use super::*;
 
-use super::{WaveletCodec, WaveletConfig};
+/// A deterministic pseudo-random generator (64-bit LCG).
+struct Lcg(u64);
 
-/// Gradients, an edge, a checkerboard patch and deterministic noise.
-fn test_image(width: u32, height: u32) -> Vec<u8> {
-    let mut state = 12345u32;
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as u32
+    }
+}
+
+/// Gradients, a disc, a diagonal edge and `noise` levels of noise.
+fn synthetic(width: u32, height: u32, noise: u32, seed: u64) -> Vec<u8> {
+    let mut rng = Lcg(seed);
+    let (w, h) = (width as f32, height as f32);
     let mut out = Vec::with_capacity((width * height * 3) as usize);
     for y in 0..height {
         for x in 0..width {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            let noise = (state >> 28) as i32 - 8;
-            let edge = if x * 3 > width { 60 } else { 0 };
-            let checker = if x < 8 && y < 8 && (x + y) % 2 == 0 { 90 } else { 0 };
-            let base = [x * 200 / width.max(1), y * 200 / height.max(1), (x + y) * 100 / (width + height)];
+            let (fx, fy) = (x as f32 / w, y as f32 / h);
+            let disc = ((fx - 0.6).powi(2) + (fy - 0.4).powi(2)) < 0.05;
+            let edge = fx + 0.5 * fy > 0.8;
+            let base = [
+                40.0 + 150.0 * fx + if disc { 50.0 } else { 0.0 },
+                60.0 + 120.0 * fy + if edge { 60.0 } else { 0.0 },
+                200.0 - 120.0 * fx * fy - if disc { 80.0 } else { 0.0 },
+            ];
             for b in base {
-                out.push((b as i32 + edge + checker + noise).clamp(0, 255) as u8);
+                let n = if noise > 0 { (rng.next() % (2 * noise + 1)) as f32 - noise as f32 } else { 0.0 };
+                out.push((b + n).clamp(0.0, 255.0) as u8);
             }
         }
     }
@@ -22,76 +36,214 @@ fn test_image(width: u32, height: u32) -> Vec<u8> {
 }
 
 fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let sse: f64 = a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum();
-    if sse == 0.0 {
+    assert_eq!(a.len(), b.len());
+    let se: f64 = a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum();
+    let mse = se / a.len() as f64;
+    if mse == 0.0 {
         return f64::INFINITY;
     }
-    10.0 * (255.0f64.powi(2) / (sse / a.len() as f64)).log10()
+    10.0 * (255.0f64.powi(2) / mse).log10()
+}
+
+fn round_trip(codec: &WaveletCodec, rgb: &[u8], w: u32, h: u32, quality: u8) -> (usize, f64) {
+    let payload = codec.encode_rgb8(rgb, w, h, quality).unwrap();
+    let decoded = codec.decode_rgb8(&payload, w, h, quality).unwrap();
+    assert_eq!(decoded.len(), rgb.len());
+    (payload.len(), psnr(rgb, &decoded))
 }
 
 #[test]
 fn quality_trades_bytes_for_psnr() {
-    let codec = WaveletCodec::new(WaveletConfig::default());
     let (w, h) = (64, 48);
-    let img = test_image(w, h);
-    let mut last = (0usize, 0.0f64);
-    for q in [10, 40, 70, 100] {
-        let bytes = codec.encode_rgb8(&img, w, h, q).unwrap();
-        let decoded = codec.decode_rgb8(&bytes, w, h, q).unwrap();
-        let p = psnr(&img, &decoded);
-        assert!(bytes.len() > last.0 && p > last.1, "quality {q}: {} bytes, {p:.2} dB after {last:?}", bytes.len());
-        last = (bytes.len(), p);
+    let rgb = synthetic(w, h, 6, 1);
+    let codec = WaveletCodec::default();
+    let mut last = (0, 0.0);
+    for quality in [1, 10, 30, 50, 70, 90, 100] {
+        let (bytes, p) = round_trip(&codec, &rgb, w, h, quality);
+        assert!(bytes > last.0, "quality {quality}: {bytes} bytes after {}", last.0);
+        assert!(p > last.1, "quality {quality}: {p:.2} dB after {:.2}", last.1);
+        last = (bytes, p);
     }
-    assert!(last.1 > 40.0, "quality 100 gives only {:.2} dB", last.1);
+    assert!(last.1 > 40.0, "quality 100 gives {:.2} dB", last.1);
+}
+
+#[test]
+fn high_quality_is_near_lossless_on_smooth_images() {
+    let (w, h) = (64, 48);
+    let rgb = synthetic(w, h, 1, 2);
+    let (_, p) = round_trip(&WaveletCodec::default(), &rgb, w, h, 100);
+    assert!(p > 45.0, "quality 100 gives {p:.2} dB");
 }
 
 #[test]
 fn odd_sizes_round_trip() {
-    let codec = WaveletCodec::new(WaveletConfig::default());
-    for (w, h) in [(1, 1), (3, 7), (17, 1), (1, 17), (1000, 17), (33, 65)] {
-        let img = test_image(w, h);
-        let bytes = codec.encode_rgb8(&img, w, h, 60).unwrap();
-        let decoded = codec.decode_rgb8(&bytes, w, h, 60).unwrap();
-        assert_eq!(decoded.len(), (w * h * 3) as usize, "{w}x{h}");
-        assert!(psnr(&img, &decoded) > 20.0, "{w}x{h}: {:.2} dB", psnr(&img, &decoded));
+    let codec = WaveletCodec::default();
+    for (w, h) in [(1, 1), (1, 2), (2, 1), (3, 7), (17, 1), (1, 17), (5, 4), (9, 33), (31, 8), (1000, 17)] {
+        let rgb = synthetic(w, h, 4, u64::from(w * 131 + h));
+        for quality in [1, 50, 100] {
+            let (_, p) = round_trip(&codec, &rgb, w, h, quality);
+            if quality == 100 {
+                assert!(p > 40.0, "{w}x{h} at quality 100: {p:.2} dB");
+            }
+        }
     }
+}
+
+#[test]
+fn flat_and_extreme_images() {
+    let codec = WaveletCodec::default();
+    let (w, h) = (20, 13);
+    for value in [0u8, 128, 255] {
+        let rgb = vec![value; (w * h * 3) as usize];
+        let (bytes, p) = round_trip(&codec, &rgb, w, h, 50);
+        assert!(bytes <= 16, "flat image took {bytes} bytes");
+        assert!(p > 45.0, "flat {value}: {p:.2} dB");
+    }
+    // Saturated colours and a checkerboard (energy in the finest bands).
+    let rgb: Vec<u8> =
+        (0..w * h).flat_map(|i| if (i % w + i / w) % 2 == 0 { [255, 0, 255] } else { [0, 255, 0] }).collect();
+    let (_, p) = round_trip(&codec, &rgb, w, h, 100);
+    assert!(p > 40.0, "checkerboard: {p:.2} dB");
 }
 
 #[test]
 fn encoding_is_deterministic() {
-    let codec = WaveletCodec::new(WaveletConfig::default());
-    let img = test_image(40, 30);
-    assert_eq!(codec.encode_rgb8(&img, 40, 30, 50).unwrap(), codec.encode_rgb8(&img, 40, 30, 50).unwrap());
-}
-
-#[test]
-fn hostile_payloads_do_not_panic() {
-    let codec = WaveletCodec::new(WaveletConfig::default());
-    let (w, h) = (24, 16);
-    let bytes = codec.encode_rgb8(&test_image(w, h), w, h, 50).unwrap();
-    for len in 0..bytes.len() {
-        let _ = codec.decode_rgb8(&bytes[..len], w, h, 50);
-    }
-    for i in 0..bytes.len() {
-        let mut b = bytes.clone();
-        b[i] ^= 0x24;
-        let _ = codec.decode_rgb8(&b, w, h, 50);
-    }
-    let mut state = 7u32;
-    for n in [0usize, 4, 8, 64, 400] {
-        let random: Vec<u8> = (0..n)
-            .map(|_| {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                (state >> 24) as u8
-            })
-            .collect();
-        let _ = codec.decode_rgb8(&random, w, h, 50);
+    let (w, h) = (40, 30);
+    let rgb = synthetic(w, h, 8, 3);
+    let codec = WaveletCodec::default();
+    for quality in [5, 60] {
+        let a = codec.encode_rgb8(&rgb, w, h, quality).unwrap();
+        let b = codec.encode_rgb8(&rgb, w, h, quality).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len() % 4, 0);
+        assert_eq!(codec.decode_rgb8(&a, w, h, quality).unwrap(), codec.decode_rgb8(&b, w, h, quality).unwrap());
     }
 }
 
 #[test]
-fn wrong_input_sizes_are_errors() {
-    let codec = WaveletCodec::new(WaveletConfig::default());
-    assert!(codec.encode_rgb8(&[0; 10], 2, 2, 50).is_err());
-    assert!(codec.encode_rgb8(&[], 0, 0, 50).is_err());
+fn decoder_takes_its_parameters_from_the_payload() {
+    let (w, h) = (48, 40);
+    let rgb = synthetic(w, h, 5, 4);
+    let custom = WaveletCodec::new(WaveletConfig { levels: 2, chroma_step_factor: 2.5 });
+    let payload = custom.encode_rgb8(&rgb, w, h, 40).unwrap();
+    let expected = custom.decode_rgb8(&payload, w, h, 40).unwrap();
+    assert_eq!(WaveletCodec::default().decode_rgb8(&payload, w, h, 40).unwrap(), expected);
+    assert!(psnr(&rgb, &expected) > 25.0);
+    // Zero levels (no transform) works too.
+    let flat = WaveletCodec::new(WaveletConfig { levels: 0, ..Default::default() });
+    let (_, p) = round_trip(&flat, &rgb, w, h, 90);
+    assert!(p > 40.0, "no transform: {p:.2} dB");
+}
+
+#[test]
+fn invalid_arguments_are_errors() {
+    let codec = WaveletCodec::default();
+    assert!(codec.encode_rgb8(&[0; 11], 2, 2, 50).is_err());
+    assert!(codec.encode_rgb8(&[], 0, 5, 50).is_err());
+    assert!(codec.decode_rgb8(&[0; 8], 0, 5, 50).is_err());
+    assert!(codec.decode_rgb8(&[0; 7], 2, 2, 50).is_err(), "length not a multiple of 4");
+    let bad = WaveletCodec::new(WaveletConfig { levels: 5, chroma_step_factor: f32::NAN });
+    assert!(bad.encode_rgb8(&[0; 12], 2, 2, 50).is_err());
+}
+
+/// Decoding must return `Ok` with the right size, or `Err`, and never panic.
+fn decode_survives(codec: &WaveletCodec, payload: &[u8], w: u32, h: u32, quality: u8) {
+    if let Ok(rgb) = codec.decode_rgb8(payload, w, h, quality) {
+        assert_eq!(rgb.len(), (w * h * 3) as usize);
+    }
+}
+
+#[test]
+fn corrupt_payloads_never_panic() {
+    let codec = WaveletCodec::default();
+    let mut rng = Lcg(5);
+    for (w, h, quality) in [(37, 23, 20), (64, 48, 90), (1, 1, 50), (17, 1, 100)] {
+        let payload = codec.encode_rgb8(&synthetic(w, h, 10, 6), w, h, quality).unwrap();
+        // Truncations at some 30 word boundaries, and at odd lengths.
+        let step = (payload.len() / 30).next_multiple_of(4).max(4);
+        for len in (0..payload.len()).step_by(step).chain([
+            1,
+            2,
+            3,
+            payload.len().saturating_sub(4),
+            payload.len().saturating_sub(1),
+        ]) {
+            decode_survives(&codec, &payload[..len], w, h, quality);
+        }
+        // Bit flips.
+        for _ in 0..40 {
+            let mut p = payload.clone();
+            let bit = rng.next() as usize % (p.len() * 8);
+            p[bit / 8] ^= 1 << (bit % 8);
+            decode_survives(&codec, &p, w, h, quality);
+        }
+        // Random bytes, and payloads of extreme words.
+        for len in [4, 8, 12, 64, 256, 4096] {
+            let p: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            decode_survives(&codec, &p, w, h, quality);
+        }
+        for word in [0u8, 0xff] {
+            decode_survives(&codec, &vec![word; 256], w, h, quality);
+        }
+        // Wrong quality or size for a valid payload.
+        decode_survives(&codec, &payload, w, h, 1);
+        decode_survives(&codec, &payload, w + 3, h + 1, quality);
+    }
+}
+
+#[test]
+fn transform_inverts_for_any_size() {
+    let mut rng = Lcg(7);
+    for (w, h) in [(1, 1), (2, 3), (7, 1), (8, 8), (33, 17), (100, 9)] {
+        let layout = Layout::new(w, h, 5);
+        let original: Vec<f32> = (0..w * h).map(|_| (rng.next() % 256) as f32 - 128.0).collect();
+        let mut plane = original.clone();
+        layout.forward(&mut plane);
+        layout.inverse(&mut plane);
+        let err = original.iter().zip(&plane).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+        assert!(err < 1e-3, "{w}x{h}: error {err}");
+        let covered: usize = layout.bands.iter().map(|b| b.w * b.h).sum();
+        assert_eq!(covered, w * h, "{w}x{h}: bands do not tile the plane");
+    }
+}
+
+#[test]
+fn levels_shrink_for_small_images() {
+    assert_eq!(Layout::new(1, 1, 5).levels, 0);
+    assert_eq!(Layout::new(6, 6, 5).levels, 0);
+    assert_eq!(Layout::new(8, 1, 5).levels, 1);
+    assert_eq!(Layout::new(768, 512, 5).levels, 5);
+    assert_eq!(Layout::new(768, 512, 3).levels, 3);
+    // A smallest band of at least 4 samples along each split axis.
+    let layout = Layout::new(1000, 17, 5);
+    let ll = &layout.bands[0];
+    assert!(ll.w >= 4 && ll.h >= 4, "LL of {}x{}", ll.w, ll.h);
+}
+
+/// Rate-distortion on Kodak images (run with `--release -- --ignored --nocapture`).
+#[test]
+#[ignore = "needs /work/shared/datasets/kodak; slow in debug builds"]
+fn kodak_rate_distortion() {
+    let dir = std::path::Path::new("/work/shared/datasets/kodak");
+    let codec = WaveletCodec::default();
+    println!("image    quality    bpp   PSNR(dB)  encode(ms) decode(ms)");
+    for name in ["kodim01", "kodim23"] {
+        let img = image::open(dir.join(format!("{name}.png"))).expect("Kodak image").to_rgb8();
+        let (w, h) = img.dimensions();
+        let rgb = img.into_raw();
+        let mut last = (0.0, 0.0);
+        for quality in [10, 20, 30, 40, 50, 60, 70, 80, 90, 100] {
+            let t = std::time::Instant::now();
+            let payload = codec.encode_rgb8(&rgb, w, h, quality).unwrap();
+            let encode = t.elapsed().as_secs_f64() * 1e3;
+            let t = std::time::Instant::now();
+            let decoded = codec.decode_rgb8(&payload, w, h, quality).unwrap();
+            let decode = t.elapsed().as_secs_f64() * 1e3;
+            let bpp = payload.len() as f64 * 8.0 / f64::from(w * h);
+            let p = psnr(&rgb, &decoded);
+            println!("{name}  {quality:7}  {bpp:6.3}  {p:8.2}  {encode:10.1} {decode:10.1}");
+            assert!(bpp > last.0 && p > last.1);
+            last = (bpp, p);
+        }
+    }
 }

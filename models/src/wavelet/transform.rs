@@ -54,16 +54,6 @@ pub struct Band {
     pub gain: f32,
 }
 
-impl Band {
-    pub fn len(&self) -> usize {
-        self.w * self.h
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// The subband geometry of a `width` x `height` plane.
 #[derive(Debug, Clone)]
 pub struct Layout {
