@@ -142,8 +142,10 @@ impl Codec {
     }
 }
 
-/// 2^31 pixels (e.g. 46000 × 46000) at most, until tiled coding lands.
-const MAX_PIXELS: u64 = 1 << 31;
+/// 2^28 pixels (e.g. 16384 × 16384) at most until tiled coding lands: the
+/// wavelet decoder holds a few float planes per pixel, and a 40-byte hostile
+/// header must not be able to ask for tens of gigabytes.
+const MAX_PIXELS: u64 = 1 << 28;
 
 fn fingerprint_of(bytes: &[u8]) -> [u8; 4] {
     use sha2::{Digest, Sha256};

@@ -73,3 +73,34 @@ fn demo_prints_bpp_and_psnr() {
     assert!(text.contains("bpp") && text.contains("PSNR"), "{text}");
     assert!(out_dir.join("small.neco").exists() && out_dir.join("small.decoded.png").exists());
 }
+
+#[test]
+fn absurd_dimensions_are_refused_before_allocating() {
+    use neco_bitstream::container::{ChunkKind, CodingParams, ColourFormat, ContainerWriter, Header, StreamKind};
+    let dir = tempfile::tempdir().unwrap();
+    let (coded, out) = (dir.path().join("huge.neco"), dir.path().join("huge.png"));
+    // A well-formed file (valid CRCs) that claims 40000 x 40000 pixels.
+    let real = neco::Codec::load("wavelet").unwrap();
+    let sample = image::DynamicImage::ImageRgb8(image::RgbImage::new(4, 4));
+    let fingerprint = neco::Codec::inspect(&real.encode_image(&sample, &Default::default()).unwrap())
+        .unwrap()
+        .header
+        .weights_fingerprint;
+    let header = Header {
+        kind: StreamKind::Image,
+        colour: ColourFormat::Rgb,
+        bit_depth: 8,
+        model_id: 1,
+        weights_fingerprint: fingerprint,
+        params: CodingParams { quality: 50, rate_param: 0 },
+        width: 40_000,
+        height: 40_000,
+    };
+    let mut w = ContainerWriter::new(header);
+    w.push(ChunkKind::Latent, vec![0; 8]);
+    std::fs::write(&coded, w.finish().unwrap()).unwrap();
+    let o = neco(&["decode", coded.to_str().unwrap(), out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("larger than this decoder accepts"), "{err}");
+    assert!(!out.exists());
+}
