@@ -85,7 +85,11 @@ impl Codec {
 
     /// Decodes a neco file made by this model.
     pub fn decode_image(&self, bytes: &[u8]) -> Result<DynamicImage> {
-        let container = Container::parse(bytes)?;
+        self.decode_container(&Container::parse(bytes)?)
+    }
+
+    /// Decodes an already parsed (and CRC-checked) file.
+    fn decode_container(&self, container: &Container<'_>) -> Result<DynamicImage> {
         let h = &container.header;
         ensure!(h.kind == StreamKind::Image, "this file holds a video stream, not an image");
         ensure!(
@@ -126,7 +130,7 @@ impl Codec {
         let Some(info) = registry::by_id(id) else {
             bail!("this file needs model {}, which this build lacks", model_label(id))
         };
-        Self::from_info(info).decode_image(bytes)
+        Self::from_info(info).decode_container(&container)
     }
 
     /// Describes a file without decoding its streams.
@@ -151,6 +155,13 @@ fn fingerprint_of(bytes: &[u8]) -> [u8; 4] {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(bytes);
     [digest[0], digest[1], digest[2], digest[3]]
+}
+
+impl FileInfo {
+    /// The weights fingerprint as lowercase hex.
+    pub fn fingerprint_hex(&self) -> String {
+        hex(&self.header.weights_fingerprint)
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

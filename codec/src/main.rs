@@ -108,7 +108,7 @@ fn print_info(file: &Path) -> Result<()> {
     println!("kind:        {:?}, {:?}, {} bit", h.kind, h.colour, h.bit_depth);
     println!("size:        {}x{}", h.width, h.height);
     println!("model:       {} (id {})", info.model_name.unwrap_or("unknown"), h.model_id);
-    println!("fingerprint: {}", h.weights_fingerprint.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    println!("fingerprint: {}", info.fingerprint_hex());
     println!("params:      quality {}, rate parameter {}", h.params.quality, h.params.rate_param);
     println!("bpp:         {:.4}", bits_per_pixel(info.file_bytes, h.width, h.height));
     println!("container:   {} bytes of header and framing", info.overhead_bytes);
