@@ -21,7 +21,11 @@ fn emit_libtorch_link_args() {
     use std::path::PathBuf;
 
     println!("cargo:rerun-if-env-changed=LIBTORCH");
-    println!("cargo:rerun-if-changed=../build-support/libtorch_rpath.rs");
+    // The including build.rs may sit one or two folders below the workspace root.
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
+    if let Some(shared) = manifest.ancestors().map(|d| d.join("build-support/libtorch_rpath.rs")).find(|p| p.exists()) {
+        println!("cargo:rerun-if-changed={}", shared.display());
+    }
     println!("cargo:rerun-if-changed=build.rs");
 
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();

@@ -1,4 +1,5 @@
 //! neco datasets.
 
+pub mod crops;
 pub mod image_folder;
 pub mod video;

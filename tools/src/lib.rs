@@ -1,1 +1,2 @@
 //! neco tools.
+pub mod bd_rate;

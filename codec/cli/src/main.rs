@@ -1,12 +1,10 @@
 //! The `neco` command line: encode, decode, inspect, list models, demo.
 
-mod cli {
-    pub mod output;
-}
+mod output;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use cli::output::{read_input, write_output};
+use output::{read_input, write_output};
 use neco::image_io::{decode_image_bytes, encode_image_bytes, format_for_path};
 use neco::metrics::{bits_per_pixel, psnr_u8};
 use neco::{available_models, Codec, EncodeParams, DEFAULT_MODEL};
@@ -15,7 +13,7 @@ use std::time::Instant;
 
 /// The Kodak parrots (kodim23), shipped inside the binary so `neco demo`
 /// works anywhere. Kodak images are free for research use.
-const DEMO_IMAGE: &[u8] = include_bytes!("../../assets/kodim23.png");
+const DEMO_IMAGE: &[u8] = include_bytes!("../../../assets/kodim23.png");
 
 #[derive(Parser)]
 #[command(name = "neco", version, about = "neco: a learned image and video codec")]

@@ -1,0 +1,68 @@
+//! bmshj2018-factorized: GDN transforms with a factorized prior on y.
+
+use super::{decompress_hyper, gdn_analysis, gdn_synthesis, latent_size};
+use crate::entropy::{EntropyBottleneck, Quantization};
+use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
+use anyhow::Result;
+use tch::nn::{self, Module};
+use tch::Tensor;
+
+#[derive(Debug)]
+pub struct FactorizedPriorModel {
+    g_a: nn::Sequential,
+    g_s: nn::Sequential,
+    entropy_bottleneck: EntropyBottleneck,
+}
+
+impl FactorizedPriorModel {
+    pub fn new(vs: &nn::Path, n: i64, m: i64) -> Self {
+        Self {
+            g_a: gdn_analysis(vs / "g_a", n, m),
+            g_s: gdn_synthesis(vs / "g_s", n, m),
+            entropy_bottleneck: EntropyBottleneck::new(vs / "entropy_bottleneck", m),
+        }
+    }
+}
+
+impl ImageModel for FactorizedPriorModel {
+    fn arch(&self) -> &'static str {
+        "bmshj2018-factorized"
+    }
+
+    fn stride(&self) -> i64 {
+        16
+    }
+
+    fn forward(&self, x: &Tensor, mode: Quantization, _rate: &Rate) -> ForwardOutput {
+        let y = self.g_a.forward(x);
+        let (y_hat, y_likelihoods) = self.entropy_bottleneck.forward(&y, mode);
+        ForwardOutput { x_hat: self.g_s.forward(&y_hat), likelihoods: vec![y_likelihoods] }
+    }
+
+    fn bottleneck(&self) -> &EntropyBottleneck {
+        &self.entropy_bottleneck
+    }
+
+    fn bottleneck_mut(&mut self) -> &mut EntropyBottleneck {
+        &mut self.entropy_bottleneck
+    }
+
+    fn compress(&self, x: &Tensor, _rate: &Rate) -> Result<CompressedLatents> {
+        let y = tch::no_grad(|| self.g_a.forward(x));
+        let (latent, _) = super::compress_hyper(&self.entropy_bottleneck, &y)?;
+        Ok(CompressedLatents { hyper: None, latent })
+    }
+
+    fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, _rate: &Rate) -> Result<Tensor> {
+        let (h, w) = latent_size(height, width, self.stride(), 16)?;
+        let device = self.entropy_bottleneck.medians().device();
+        let y_hat = decompress_hyper(&self.entropy_bottleneck, &latents.latent, h, w, device)?;
+        Ok(tch::no_grad(|| self.g_s.forward(&y_hat).clamp(0.0, 1.0)))
+    }
+
+    fn quantized_latent(&self, x: &Tensor, _rate: &Rate) -> Result<Tensor> {
+        let y = tch::no_grad(|| self.g_a.forward(x));
+        let (_, y_hat) = super::compress_hyper(&self.entropy_bottleneck, &y)?;
+        Ok(y_hat)
+    }
+}

@@ -1,0 +1,70 @@
+//! Gain units for continuous variable rate (Cui et al. 2021, "asymmetric gained" VAE).
+
+use anyhow::{ensure, Result};
+use tch::{nn, Kind, Tensor};
+
+use crate::model::Rate;
+
+/// Per-level channel gains `g` (applied before quantization) and inverse gains `g⁻¹` (after).
+/// A larger gain means a finer quantization step (higher rate). Levels are ordered from the
+/// lowest rate to the highest; a fractional level interpolates geometrically.
+#[derive(Debug)]
+pub struct GainUnit {
+    gain: Tensor,
+    inverse: Tensor,
+    levels: i64,
+}
+
+/// Initial ratio between neighbouring levels' gains: CompressAI's λ list roughly doubles per
+/// quality, and the step size that balances λ·MSE against rate scales like λ^-½.
+const INIT_LEVEL_RATIO: f64 = std::f64::consts::SQRT_2;
+
+impl GainUnit {
+    /// Variables `{name}` and `{name}_inv`, each (levels, channels).
+    pub fn new(vs: &nn::Path, name: &str, levels: i64, channels: i64) -> Self {
+        let centre = (levels - 1) as f64 / 2.0;
+        let init: Vec<f32> = (0..levels).map(|k| INIT_LEVEL_RATIO.powf(k as f64 - centre) as f32).collect();
+        let init = Tensor::from_slice(&init).to_device(vs.device()).view([levels, 1]).repeat([1, channels]);
+        let gain = vs.var_copy(name, &init);
+        let inverse = vs.var_copy(&format!("{name}_inv"), &init.reciprocal());
+        Self { gain, inverse, levels }
+    }
+
+    pub fn levels(&self) -> i64 {
+        self.levels
+    }
+
+    /// (gain, inverse gain), each shaped (B or 1, C, 1, 1) for broadcasting.
+    pub fn select(&self, rate: &Rate) -> Result<(Tensor, Tensor)> {
+        let c = self.gain.size()[1];
+        match rate {
+            Rate::Levels(idx) => {
+                let idx = idx.to_device(self.gain.device()).to_kind(Kind::Int64);
+                let b = idx.size()[0];
+                Ok((
+                    self.gain.index_select(0, &idx).abs().view([b, c, 1, 1]),
+                    self.inverse.index_select(0, &idx).abs().view([b, c, 1, 1]),
+                ))
+            }
+            Rate::Default => Ok((self.row(&self.gain, (self.levels - 1) as f64)?, self.row(&self.inverse, (self.levels - 1) as f64)?)),
+            Rate::Continuous(level) => Ok((self.row(&self.gain, *level)?, self.row(&self.inverse, *level)?)),
+        }
+    }
+
+    fn row(&self, table: &Tensor, level: f64) -> Result<Tensor> {
+        let top = (self.levels - 1) as f64;
+        ensure!(level.is_finite() && (0.0..=top).contains(&level), "rate level {level} outside 0..={top}");
+        let lower = (level.floor() as i64).min(self.levels - 2).max(0);
+        let t = level - lower as f64;
+        let c = table.size()[1];
+        let a = table.get(lower).abs();
+        let row = if self.levels == 1 {
+            a
+        } else {
+            let b = table.get(lower + 1).abs();
+            // Geometric interpolation: the gains are step-size multipliers.
+            (a.log() * (1.0 - t) + b.log() * t).exp()
+        };
+        Ok(row.view([1, c, 1, 1]))
+    }
+}

@@ -1,0 +1,171 @@
+//! mbt2018-mean: a Gaussian on y with mean and scale predicted from a hyper-latent z
+//! (Minnen et al. 2018 without the autoregressive context), optionally with gain units for
+//! continuous variable rate.
+
+use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GainUnit};
+use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization};
+use crate::layers::{conv, deconv};
+use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
+use anyhow::{Context, Result};
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+#[derive(Debug)]
+pub struct MeanScaleHyperprior {
+    g_a: nn::Sequential,
+    g_s: nn::Sequential,
+    h_a: nn::Sequential,
+    h_s: nn::Sequential,
+    entropy_bottleneck: EntropyBottleneck,
+    gaussian_conditional: GaussianConditional,
+    /// Gains on y and on z; absent for the fixed-rate (CompressAI-compatible) model.
+    gains: Option<(GainUnit, GainUnit)>,
+}
+
+/// The latents of one pass, shared by forward, compress and the tests.
+struct Latents {
+    y: Tensor,
+    y_inverse: Tensor,
+    z: Tensor,
+    z_inverse: Tensor,
+}
+
+impl MeanScaleHyperprior {
+    /// `rate_levels > 1` adds gain units (variables `gain.y`, `gain.y_inv`, `gain.z`, `gain.z_inv`).
+    pub fn new(vs: &nn::Path, n: i64, m: i64, rate_levels: i64) -> Self {
+        let ha = vs / "h_a";
+        let h_a = nn::seq()
+            .add(conv(&ha / 0, m, n, 3, 1))
+            .add_fn(|x| x.leaky_relu())
+            .add(conv(&ha / 2, n, n, 5, 2))
+            .add_fn(|x| x.leaky_relu())
+            .add(conv(&ha / 4, n, n, 5, 2));
+        let hs = vs / "h_s";
+        let h_s = nn::seq()
+            .add(deconv(&hs / 0, n, m, 5, 2))
+            .add_fn(|x| x.leaky_relu())
+            .add(deconv(&hs / 2, m, m * 3 / 2, 5, 2))
+            .add_fn(|x| x.leaky_relu())
+            .add(conv(&hs / 4, m * 3 / 2, m * 2, 3, 1));
+        let gains = (rate_levels > 1).then(|| {
+            let g = vs / "gain";
+            (GainUnit::new(&g, "y", rate_levels, m), GainUnit::new(&g, "z", rate_levels, n))
+        });
+        Self {
+            g_a: gdn_analysis(vs / "g_a", n, m),
+            g_s: gdn_synthesis(vs / "g_s", n, m),
+            h_a,
+            h_s,
+            entropy_bottleneck: EntropyBottleneck::new(vs / "entropy_bottleneck", n),
+            gaussian_conditional: GaussianConditional::default(),
+            gains,
+        }
+    }
+
+    pub fn set_gaussian(&mut self, gaussian: GaussianConditional) {
+        self.gaussian_conditional = gaussian;
+    }
+
+    fn gains(&self, rate: &Rate) -> Result<Option<((Tensor, Tensor), (Tensor, Tensor))>> {
+        match &self.gains {
+            None => Ok(None),
+            Some((gy, gz)) => Ok(Some((gy.select(rate)?, gz.select(rate)?))),
+        }
+    }
+
+    /// y (gained), its inverse gain, z (gained) and its inverse gain.
+    fn analyse(&self, x: &Tensor, rate: &Rate) -> Result<Latents> {
+        let y = self.g_a.forward(x);
+        let gains = self.gains(rate)?;
+        let (y, y_inverse) = match &gains {
+            Some(((g, ig), _)) => (&y * g, ig.shallow_clone()),
+            None => (y.shallow_clone(), y.ones_like()),
+        };
+        let z = self.h_a.forward(&y);
+        let (z, z_inverse) = match &gains {
+            Some((_, (g, ig))) => (&z * g, ig.shallow_clone()),
+            None => (z.shallow_clone(), z.ones_like()),
+        };
+        Ok(Latents { y, y_inverse, z, z_inverse })
+    }
+
+    /// (scales, means) of y from ẑ (gained domain) and z's inverse gain.
+    fn entropy_parameters(&self, z_hat: &Tensor, z_inverse: &Tensor) -> (Tensor, Tensor) {
+        let params = self.h_s.forward(&(z_hat * z_inverse));
+        let mut parts = params.chunk(2, 1);
+        let means = parts.pop().expect("two chunks");
+        let scales = parts.pop().expect("two chunks");
+        (scales, means)
+    }
+
+    fn decoder_inverse_gains(&self, rate: &Rate, device: tch::Device) -> Result<(Tensor, Tensor)> {
+        Ok(match self.gains(rate)? {
+            Some(((_, yi), (_, zi))) => (yi, zi),
+            None => (Tensor::ones([1], (Kind::Float, device)), Tensor::ones([1], (Kind::Float, device))),
+        })
+    }
+}
+
+impl ImageModel for MeanScaleHyperprior {
+    fn arch(&self) -> &'static str {
+        "mbt2018-mean"
+    }
+
+    fn stride(&self) -> i64 {
+        64
+    }
+
+    fn rate_levels(&self) -> usize {
+        self.gains.as_ref().map_or(1, |(g, _)| g.levels() as usize)
+    }
+
+    fn forward(&self, x: &Tensor, mode: Quantization, rate: &Rate) -> ForwardOutput {
+        let l = self.analyse(x, rate).expect("rate selection is valid");
+        let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&l.z, mode);
+        let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
+        let (y_hat, y_likelihoods) = self.gaussian_conditional.forward(&l.y, &scales, &means, mode);
+        ForwardOutput { x_hat: self.g_s.forward(&(y_hat * &l.y_inverse)), likelihoods: vec![y_likelihoods, z_likelihoods] }
+    }
+
+    fn bottleneck(&self) -> &EntropyBottleneck {
+        &self.entropy_bottleneck
+    }
+
+    fn bottleneck_mut(&mut self) -> &mut EntropyBottleneck {
+        &mut self.entropy_bottleneck
+    }
+
+    fn set_scale_table(&mut self, table: &[f64]) -> Result<()> {
+        self.gaussian_conditional = GaussianConditional::with_scale_table(table)?;
+        Ok(())
+    }
+
+    fn compress(&self, x: &Tensor, rate: &Rate) -> Result<CompressedLatents> {
+        let _guard = tch::no_grad_guard();
+        let l = self.analyse(x, rate)?;
+        let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z)?;
+        let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
+        let (latent, _) = self.gaussian_conditional.compress(&l.y, &scales, &means)?;
+        Ok(CompressedLatents { hyper: Some(hyper), latent })
+    }
+
+    fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let (zh, zw) = latent_size(height, width, self.stride(), 64)?;
+        let device = self.entropy_bottleneck.medians().device();
+        let (y_inverse, z_inverse) = self.decoder_inverse_gains(rate, device)?;
+        let hyper = latents.hyper.as_deref().context("missing hyper-latent stream")?;
+        let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper, zh, zw, device)?;
+        let (scales, means) = self.entropy_parameters(&z_hat, &z_inverse);
+        let y_hat = self.gaussian_conditional.decompress(&latents.latent, &scales, &means)?;
+        Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
+    }
+
+    fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let l = self.analyse(x, rate)?;
+        let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z)?;
+        let (_, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
+        Ok(crate::entropy::dequantize(&l.y, &means))
+    }
+}

@@ -1,0 +1,111 @@
+//! bmshj2018-hyperprior: a zero-mean Gaussian on y whose scales come from a hyper-latent z.
+
+use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size};
+use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization};
+use crate::layers::conv;
+use crate::layers::deconv;
+use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
+use anyhow::Result;
+use tch::nn::{self, Module};
+use tch::Tensor;
+
+#[derive(Debug)]
+pub struct ScaleHyperprior {
+    g_a: nn::Sequential,
+    g_s: nn::Sequential,
+    h_a: nn::Sequential,
+    h_s: nn::Sequential,
+    entropy_bottleneck: EntropyBottleneck,
+    gaussian_conditional: GaussianConditional,
+}
+
+impl ScaleHyperprior {
+    pub fn new(vs: &nn::Path, n: i64, m: i64) -> Self {
+        let ha = vs / "h_a";
+        let h_a = nn::seq()
+            .add(conv(&ha / 0, m, n, 3, 1))
+            .add_fn(|x| x.relu())
+            .add(conv(&ha / 2, n, n, 5, 2))
+            .add_fn(|x| x.relu())
+            .add(conv(&ha / 4, n, n, 5, 2));
+        let hs = vs / "h_s";
+        let h_s = nn::seq()
+            .add(deconv(&hs / 0, n, n, 5, 2))
+            .add_fn(|x| x.relu())
+            .add(deconv(&hs / 2, n, n, 5, 2))
+            .add_fn(|x| x.relu())
+            .add(conv(&hs / 4, n, m, 3, 1))
+            .add_fn(|x| x.relu());
+        Self {
+            g_a: gdn_analysis(vs / "g_a", n, m),
+            g_s: gdn_synthesis(vs / "g_s", n, m),
+            h_a,
+            h_s,
+            entropy_bottleneck: EntropyBottleneck::new(vs / "entropy_bottleneck", n),
+            gaussian_conditional: GaussianConditional::default(),
+        }
+    }
+
+    /// Replaces the Gaussian scale table (CompressAI checkpoints store theirs).
+    pub fn set_gaussian(&mut self, gaussian: GaussianConditional) {
+        self.gaussian_conditional = gaussian;
+    }
+}
+
+impl ImageModel for ScaleHyperprior {
+    fn arch(&self) -> &'static str {
+        "bmshj2018-hyperprior"
+    }
+
+    fn stride(&self) -> i64 {
+        64
+    }
+
+    fn forward(&self, x: &Tensor, mode: Quantization, _rate: &Rate) -> ForwardOutput {
+        let y = self.g_a.forward(x);
+        let z = self.h_a.forward(&y.abs());
+        let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&z, mode);
+        let scales = self.h_s.forward(&z_hat);
+        let zeros = y.zeros_like();
+        let (y_hat, y_likelihoods) = self.gaussian_conditional.forward(&y, &scales, &zeros, mode);
+        ForwardOutput { x_hat: self.g_s.forward(&y_hat), likelihoods: vec![y_likelihoods, z_likelihoods] }
+    }
+
+    fn bottleneck(&self) -> &EntropyBottleneck {
+        &self.entropy_bottleneck
+    }
+
+    fn bottleneck_mut(&mut self) -> &mut EntropyBottleneck {
+        &mut self.entropy_bottleneck
+    }
+
+    fn set_scale_table(&mut self, table: &[f64]) -> Result<()> {
+        self.gaussian_conditional = GaussianConditional::with_scale_table(table)?;
+        Ok(())
+    }
+
+    fn compress(&self, x: &Tensor, _rate: &Rate) -> Result<CompressedLatents> {
+        let _guard = tch::no_grad_guard();
+        let y = self.g_a.forward(x);
+        let z = self.h_a.forward(&y.abs());
+        let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, &z)?;
+        let scales = self.h_s.forward(&z_hat);
+        let (latent, _) = self.gaussian_conditional.compress(&y, &scales, &scales.zeros_like())?;
+        Ok(CompressedLatents { hyper: Some(hyper), latent })
+    }
+
+    fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, _rate: &Rate) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let (zh, zw) = latent_size(height, width, self.stride(), 64)?;
+        let device = self.entropy_bottleneck.medians().device();
+        let hyper = latents.hyper.as_deref().ok_or_else(|| anyhow::anyhow!("missing hyper-latent stream"))?;
+        let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper, zh, zw, device)?;
+        let scales = self.h_s.forward(&z_hat);
+        let y_hat = self.gaussian_conditional.decompress(&latents.latent, &scales, &scales.zeros_like())?;
+        Ok(self.g_s.forward(&y_hat).clamp(0.0, 1.0))
+    }
+
+    fn quantized_latent(&self, x: &Tensor, _rate: &Rate) -> Result<Tensor> {
+        Ok(tch::no_grad(|| self.g_a.forward(x).round()))
+    }
+}

@@ -1,0 +1,103 @@
+//! What every learned image model offers: one definition for training, evaluation and coding.
+
+use crate::entropy::{total_bits, EntropyBottleneck, Quantization, TABLES_KEY};
+use anyhow::Result;
+use tch::Tensor;
+
+/// The rate point a variable-rate model runs at. Fixed-rate models ignore it.
+#[derive(Debug)]
+pub enum Rate<'a> {
+    /// The model's only rate point (fixed-rate models) or its top level.
+    Default,
+    /// Training: one gain level per batch element (B,), int64.
+    Levels(&'a Tensor),
+    /// Coding: a continuous level in `0 ..= levels − 1`; fractional values interpolate
+    /// geometrically between neighbouring gain vectors.
+    Continuous(f64),
+}
+
+/// What `forward` returns.
+#[derive(Debug)]
+pub struct ForwardOutput {
+    /// The reconstruction (unclamped, for the distortion loss).
+    pub x_hat: Tensor,
+    /// Likelihoods of each latent (e.g. `y`, then `z`).
+    pub likelihoods: Vec<Tensor>,
+}
+
+impl ForwardOutput {
+    /// Estimated bits per pixel of each batch element, (B,).
+    pub fn bpp_per_image(&self, pixels_per_image: i64) -> Tensor {
+        let mut bits: Option<Tensor> = None;
+        for l in &self.likelihoods {
+            let per_image = l.log2().neg().flatten(1, -1).sum_dim_intlist(1, false, tch::Kind::Float);
+            bits = Some(match bits {
+                Some(b) => b + per_image,
+                None => per_image,
+            });
+        }
+        bits.expect("a model has at least one latent") / pixels_per_image as f64
+    }
+
+    /// Estimated total bits over the batch.
+    pub fn total_bits(&self) -> Tensor {
+        self.likelihoods.iter().map(total_bits).reduce(|a, b| a + b).expect("a model has at least one latent")
+    }
+}
+
+/// The coded latents of one image: the entropy-coded streams plus the latent sizes the decoder
+/// needs (derived from the padded image size by the container layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompressedLatents {
+    /// Side information (hyper-latent z), absent for single-latent models.
+    pub hyper: Option<Vec<u8>>,
+    /// The main latent y.
+    pub latent: Vec<u8>,
+}
+
+/// A learned image compression model.
+pub trait ImageModel: Send {
+    /// Architecture name, e.g. `mbt2018-mean`.
+    fn arch(&self) -> &'static str;
+    /// Total downsampling of the deepest latent: inputs are padded to a multiple of this.
+    fn stride(&self) -> i64;
+    /// Number of rate levels (gain vectors); 1 for fixed-rate models.
+    fn rate_levels(&self) -> usize {
+        1
+    }
+    /// Training and evaluation pass on a batch (B, 3, H, W) in [0, 1], H and W multiples of
+    /// `stride()`.
+    fn forward(&self, x: &Tensor, mode: Quantization, rate: &Rate) -> ForwardOutput;
+    /// The factorized prior on the hyper-latent (or on y, for the factorized model).
+    fn bottleneck(&self) -> &EntropyBottleneck;
+    fn bottleneck_mut(&mut self) -> &mut EntropyBottleneck;
+    /// The entropy models' auxiliary loss (quantile fitting), trained by its own optimizer.
+    fn aux_loss(&self) -> Tensor {
+        self.bottleneck().aux_loss()
+    }
+    /// Recomputes the coding tables from the learned densities (after training or loading
+    /// weights without stored tables).
+    fn update_tables(&mut self) -> Result<()> {
+        self.bottleneck_mut().update_tables()
+    }
+    /// Extra tensors (coding tables) to store next to the variables in a weights file.
+    fn table_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(vec![(format!("entropy_bottleneck.{TABLES_KEY}"), self.bottleneck().tables_tensor()?)])
+    }
+    /// Installs coding tables from a weights file's non-variable tensors; false if absent.
+    fn load_tables(&mut self, extra: &std::collections::HashMap<String, Tensor>) -> Result<bool> {
+        self.bottleneck_mut().load_tables(extra, "entropy_bottleneck.")
+    }
+    /// Replaces the Gaussian scale table (CompressAI checkpoints store theirs). Models without a
+    /// Gaussian conditional ignore it.
+    fn set_scale_table(&mut self, _table: &[f64]) -> Result<()> {
+        Ok(())
+    }
+    /// Codes one padded image (1, 3, H, W).
+    fn compress(&self, x: &Tensor, rate: &Rate) -> Result<CompressedLatents>;
+    /// Decodes to the padded reconstruction (1, 3, H, W), clamped to [0, 1]. `height` and
+    /// `width` are the padded image size.
+    fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor>;
+    /// The quantized main latent ŷ that `compress` codes (for tests and analysis).
+    fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor>;
+}
