@@ -13,9 +13,10 @@
 //! ```
 
 mod codec;
+mod learned;
 pub mod image_io;
 pub mod metrics;
 mod registry;
 
 pub use codec::{Codec, EncodeParams, FileInfo};
-pub use registry::{available_models, ModelInfo, DEFAULT_MODEL};
+pub use registry::{available_models, ModelInfo, ModelSource, DEFAULT_MODEL};

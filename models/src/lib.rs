@@ -7,7 +7,7 @@
 
 pub mod config;
 pub mod device;
-// pub mod elic;
+pub mod elic;
 pub mod entropy;
 pub mod hyperprior;
 pub mod layers;
@@ -17,4 +17,4 @@ pub mod weights;
 
 pub use config::{Arch, ModelConfig};
 pub use entropy::Quantization;
-pub use model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
+pub use model::{pad_to_stride, CompressedLatents, ForwardOutput, ImageModel, Rate};

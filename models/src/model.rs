@@ -100,4 +100,32 @@ pub trait ImageModel: Send {
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor>;
     /// The quantized main latent ŷ that `compress` codes (for tests and analysis).
     fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor>;
+    /// Named intermediate tensors of the coding pass (`y`, `z`, `z_hat`, `scales_hat`,
+    /// `means_hat`, `y_hat`, as far as the model has them), with CompressAI's names, for
+    /// analysis and parity checks.
+    fn inspect(&self, x: &Tensor, rate: &Rate) -> Result<Vec<(&'static str, Tensor)>> {
+        Ok(vec![("y_hat", self.quantized_latent(x, rate)?)])
+    }
+}
+
+/// Pads (B, C, H, W) on the bottom and right to multiples of `stride` by repeating the edge
+/// pixels (cheaper to code than zeros). Crop the reconstruction back with `narrow`.
+pub fn pad_to_stride(x: &Tensor, stride: i64) -> Tensor {
+    let size = x.size();
+    let (h, w) = (size[2], size[3]);
+    let (ph, pw) = ((stride - h % stride) % stride, (stride - w % stride) % stride);
+    if ph == 0 && pw == 0 {
+        return x.shallow_clone();
+    }
+    // Replication padding needs the padded amount to be at most the size; repeat for tiny inputs.
+    let mut out = x.shallow_clone();
+    let (mut rh, mut rw) = (ph, pw);
+    while rh > 0 || rw > 0 {
+        let s = out.size();
+        let (dh, dw) = (rh.min(s[2]), rw.min(s[3]));
+        out = out.replication_pad2d([0, dw, 0, dh]);
+        rh -= dh;
+        rw -= dw;
+    }
+    out
 }

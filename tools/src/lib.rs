@@ -1,2 +1,5 @@
-//! neco tools.
+//! neco's research tools: training, BD-rate, MS-SSIM (evaluation, benchmarks, plots and anchors
+//! build on these).
 pub mod bd_rate;
+pub mod msssim;
+pub mod train;

@@ -1,6 +1,7 @@
-//! The `neco` command line: encode, decode, inspect, list models, demo.
+//! The `neco` command line: encode, decode, inspect, list models, demo, train.
 
 mod output;
+mod train_cmd;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -48,6 +49,8 @@ enum Command {
     Info { file: PathBuf },
     /// List the models this build can use.
     Models,
+    /// Train a model on image folders (rate-distortion loss).
+    Train(train_cmd::TrainArgs),
     /// Encode and decode a sample image, and print bpp and PSNR.
     Demo {
         /// Image to use instead of the built-in sample.
@@ -74,6 +77,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Train(args) => train_cmd::train(args),
         Command::Encode { input, output, quality, model } => {
             let codec = Codec::load(&model)?;
             let image = decode_image_bytes(&read_input(&input)?, &input.display().to_string())?;
@@ -140,7 +144,7 @@ fn demo(image_path: Option<&Path>, quality: Option<u8>, model: &str, out_dir: &P
 
     let (w, h) = (original.width(), original.height());
     let psnr = psnr_u8(original.to_rgb8().as_raw(), decoded.to_rgb8().as_raw());
-    let quality = quality.unwrap_or(codec.model_info().default_quality);
+    let quality = quality.unwrap_or(codec.default_quality());
     println!("{name}: {w}x{h}, model {model}, quality {quality}");
     println!("  wrote {} ({} bytes) and {}", neco_path.display(), bytes.len(), png_path.display());
     println!("  bpp  {:.4}  (from the file size, container included)", bits_per_pixel(bytes.len(), w, h));

@@ -39,11 +39,11 @@ impl EntropyBottleneck {
         for i in 0..=FILTERS.len() {
             let init = (1.0 / scale / dims[i + 1] as f64).exp_m1().ln();
             let shape = [channels, dims[i + 1], dims[i]];
-            matrices.push(vs.var(&format!("_matrix{i}"), &shape, nn::Init::Const(init)));
+            matrices.push((&vs / "matrices").var(&i.to_string(), &shape, nn::Init::Const(init)));
             let bias_shape = [channels, dims[i + 1], 1];
-            biases.push(vs.var(&format!("_bias{i}"), &bias_shape, nn::Init::Uniform { lo: -0.5, up: 0.5 }));
+            biases.push((&vs / "biases").var(&i.to_string(), &bias_shape, nn::Init::Uniform { lo: -0.5, up: 0.5 }));
             if i < FILTERS.len() {
-                factors.push(vs.var(&format!("_factor{i}"), &bias_shape, nn::Init::Const(0.0)));
+                factors.push((&vs / "factors").var(&i.to_string(), &bias_shape, nn::Init::Const(0.0)));
             }
         }
         let init = Tensor::from_slice(&[-INIT_SCALE as f32, 0.0, INIT_SCALE as f32]).to_device(vs.device());
@@ -72,9 +72,9 @@ impl EntropyBottleneck {
     fn likelihood_parts(&self, inputs: &Tensor, stop_gradient: bool) -> (Tensor, Tensor, Tensor) {
         let lower = self.logits_cumulative(&(inputs - 0.5), stop_gradient);
         let upper = self.logits_cumulative(&(inputs + 0.5), stop_gradient);
-        // Evaluate on the side where the sigmoids are small, for precision in the tails.
-        let sign = (&lower + &upper).sign().neg().detach();
-        let likelihood = ((&sign * &upper).sigmoid() - (&sign * &lower).sigmoid()).abs();
+        // CompressAI 1.2.8's form (no sign flip into the lower tail), for exact parity; it loses
+        // precision only far in the upper tail, where the 1e-9 floor applies anyway.
+        let likelihood = upper.sigmoid() - lower.sigmoid();
         (likelihood, lower, upper)
     }
 

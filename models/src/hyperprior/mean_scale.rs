@@ -161,6 +161,15 @@ impl ImageModel for MeanScaleHyperprior {
         Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
     }
 
+    fn inspect(&self, x: &Tensor, rate: &Rate) -> Result<Vec<(&'static str, Tensor)>> {
+        let _guard = tch::no_grad_guard();
+        let l = self.analyse(x, rate)?;
+        let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z)?;
+        let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
+        let y_hat = crate::entropy::dequantize(&l.y, &means);
+        Ok(vec![("y", l.y), ("z", l.z), ("z_hat", z_hat), ("scales_hat", scales), ("means_hat", means), ("y_hat", y_hat)])
+    }
+
     fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let l = self.analyse(x, rate)?;

@@ -105,6 +105,16 @@ impl ImageModel for ScaleHyperprior {
         Ok(self.g_s.forward(&y_hat).clamp(0.0, 1.0))
     }
 
+    fn inspect(&self, x: &Tensor, _rate: &Rate) -> Result<Vec<(&'static str, Tensor)>> {
+        let _guard = tch::no_grad_guard();
+        let y = self.g_a.forward(x);
+        let z = self.h_a.forward(&y.abs());
+        let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &z)?;
+        let scales = self.h_s.forward(&z_hat);
+        let y_hat = y.round();
+        Ok(vec![("y", y), ("z", z), ("z_hat", z_hat), ("scales_hat", scales), ("y_hat", y_hat)])
+    }
+
     fn quantized_latent(&self, x: &Tensor, _rate: &Rate) -> Result<Tensor> {
         Ok(tch::no_grad(|| self.g_a.forward(x).round()))
     }

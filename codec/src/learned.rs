@@ -1,0 +1,96 @@
+//! Learned models inside the codec: image ↔ tensor, padding, rate levels and chunks.
+
+use anyhow::{ensure, Context, Result};
+use neco_bitstream::container::{ChunkKind, Container};
+use neco_models::weights::{self, LoadedModel};
+use neco_models::{pad_to_stride, CompressedLatents, Rate};
+use tch::{Device, Kind, Tensor};
+
+/// Rate levels travel in the header's rate parameter as fixed point with this many steps per
+/// level, so encoder and decoder use the identical (rounded) level.
+pub const LEVEL_SCALE: f64 = 4096.0;
+
+pub struct LearnedCodec {
+    loaded: LoadedModel,
+    device: Device,
+}
+
+impl LearnedCodec {
+    pub fn from_bytes(bytes: &[u8], device: Device) -> Result<Self> {
+        Ok(Self { loaded: weights::load_bytes(bytes, device)?, device })
+    }
+
+    pub fn arch(&self) -> &'static str {
+        self.loaded.model.arch()
+    }
+
+    pub fn sha256(&self) -> [u8; 32] {
+        self.loaded.sha256
+    }
+
+    /// Number of gain levels (1 for fixed-rate models).
+    pub fn rate_levels(&self) -> usize {
+        self.loaded.model.rate_levels()
+    }
+
+    /// The header's rate parameter for quality 1..=100: the levels are spread evenly over the
+    /// quality range (quality 1 = lowest level, 100 = highest).
+    pub fn rate_param_for_quality(&self, quality: u8) -> u32 {
+        let top = (self.rate_levels() - 1) as f64;
+        let level = f64::from(quality.clamp(1, 100) - 1) / 99.0 * top;
+        (level * LEVEL_SCALE).round() as u32
+    }
+
+    fn rate(&self, rate_param: u32) -> Result<Rate<'static>> {
+        if self.rate_levels() <= 1 {
+            ensure!(rate_param == 0, "rate parameter {rate_param} for a fixed-rate model");
+            return Ok(Rate::Default);
+        }
+        let level = f64::from(rate_param) / LEVEL_SCALE;
+        ensure!(level <= (self.rate_levels() - 1) as f64, "rate level {level} is beyond this model's levels");
+        Ok(Rate::Continuous(level))
+    }
+
+    /// Codes 8-bit RGB; returns the chunks to store.
+    pub fn encode_rgb8(&self, rgb: &[u8], width: u32, height: u32, rate_param: u32) -> Result<Vec<(ChunkKind, Vec<u8>)>> {
+        let rate = self.rate(rate_param)?;
+        let x = Tensor::from_slice(rgb)
+            .view([i64::from(height), i64::from(width), 3])
+            .permute([2, 0, 1])
+            .unsqueeze(0)
+            .to_kind(Kind::Float)
+            .to_device(self.device)
+            / 255.0;
+        let padded = pad_to_stride(&x, self.loaded.model.stride());
+        let latents = self.loaded.model.compress(&padded, &rate)?;
+        let mut chunks = vec![];
+        if let Some(hyper) = latents.hyper {
+            chunks.push((ChunkKind::HyperLatent, hyper));
+        }
+        chunks.push((ChunkKind::Latent, latents.latent));
+        Ok(chunks)
+    }
+
+    /// Decodes to 8-bit RGB.
+    pub fn decode_rgb8(&self, container: &Container<'_>) -> Result<Vec<u8>> {
+        let h = &container.header;
+        let rate = self.rate(h.params.rate_param)?;
+        let stride = self.loaded.model.stride() as u32;
+        let padded_h = h.height.div_ceil(stride) * stride;
+        let padded_w = h.width.div_ceil(stride) * stride;
+        let latents = CompressedLatents {
+            hyper: container.first(ChunkKind::HyperLatent).map(|c| c.payload.to_vec()),
+            latent: container.require(ChunkKind::Latent)?.payload.to_vec(),
+        };
+        let x_hat = self.loaded.model.decompress(&latents, i64::from(padded_h), i64::from(padded_w), &rate)?;
+        let cropped = x_hat.narrow(2, 0, i64::from(h.height)).narrow(3, 0, i64::from(h.width));
+        let rgb = (cropped.squeeze_dim(0).permute([1, 2, 0]) * 255.0)
+            .round()
+            .clamp(0.0, 255.0)
+            .to_kind(Kind::Uint8)
+            .to_device(Device::Cpu)
+            .contiguous()
+            .view([-1]);
+        Vec::<u8>::try_from(&rgb).context("copying the decoded image")
+    }
+}

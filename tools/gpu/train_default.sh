@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Trains the shipped default model (variable-rate mbt2018-mean, CompressAI's 8 MSE λ as gain
+# levels) on a lent GPU machine, for a fixed wall-clock budget.
+#
+# Prepared here (see weights/MANIFEST.json for the exact run):
+#   .gpu/neco          stripped target/release/neco
+#   .gpu/train/        ../shared/datasets/train re-encoded as JPEG (BSDS500 as shipped, CID22 q90)
+#                      so it fits the device tool's 64 MiB transfer limit
+# Then on the device: tools/gpu/train_default.sh MINUTES [extra neco-train flags...]
+set -euo pipefail
+MINUTES=${1:-8}
+shift || true
+TORCH_LIB=$(ls -d /opt/torch/.venv/lib/python3*/site-packages/torch/lib 2>/dev/null | head -1 || true)
+export LD_LIBRARY_PATH="${TORCH_LIB}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+RUN=${RUN_DIR:-/tmp/neco-run}
+mkdir -p "$RUN"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+./.gpu/neco train --model mbt2018-mean --n 128 --m 192 --lambda compressai \
+  --data .gpu/train --steps 1000000 --batch "${BATCH:-16}" --patch "${PATCH:-256}" --lr 2e-4 --warmup 500 \
+  --decay-start 0.6 --device "${DEVICE:-cuda}" --workers "${WORKERS:-8}" --out "$RUN" \
+  --max-minutes "$MINUTES" --half --log-every "${LOG_EVERY:-250}" --checkpoint-every 5000 --quiet "$@" 2>&1 | grep -v '^{' || true
+tail -n 3 "$RUN/log.jsonl"
+if [ -n "${OUT:-}" ]; then
+  cp "$RUN/weights.safetensors" "$RUN/log.jsonl" "$OUT/"
+fi
