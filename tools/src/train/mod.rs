@@ -128,6 +128,17 @@ pub struct TrainSummary {
 /// Runs (or resumes) training. `stop` is polled every step (Ctrl-C sets it): the run then
 /// writes a checkpoint and the weights, and returns.
 pub fn run(cfg: &TrainConfig, resume: Option<&std::path::Path>, stop: Arc<AtomicBool>) -> Result<TrainSummary> {
+    run_until(cfg, resume, stop, None)
+}
+
+/// [`run`], but pausing after step `until` of the same schedule (e.g. for a scheduler's time
+/// slices): resuming from the checkpoint it writes continues exactly as if it had not paused.
+pub fn run_until(
+    cfg: &TrainConfig,
+    resume: Option<&std::path::Path>,
+    stop: Arc<AtomicBool>,
+    until: Option<u64>,
+) -> Result<TrainSummary> {
     cfg.validate()?;
     let device = cfg.device.parse::<DeviceChoice>()?.resolve()?;
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("cannot create {}", cfg.out.display()))?;
@@ -188,7 +199,8 @@ pub fn run(cfg: &TrainConfig, resume: Option<&std::path::Path>, stop: Arc<Atomic
     let mut step = start_step;
     let mut last_validation = vec![];
     let mut window = RunningMeans::default();
-    while step < cfg.steps && !stop.load(Ordering::Relaxed) {
+    let last_step = until.map_or(cfg.steps, |u| u.min(cfg.steps));
+    while step < last_step && !stop.load(Ordering::Relaxed) {
         let seconds = elapsed_before + started.elapsed().as_secs_f64();
         let progress = progress(cfg, step, seconds);
         if cfg.max_minutes.is_some_and(|m| seconds >= m * 60.0) {

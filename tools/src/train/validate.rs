@@ -39,6 +39,7 @@ pub fn validate(model: &mut dyn ImageModel, dir: &Path, max_images: usize, devic
     let mut levels = vec![top];
     if top > 0.0 {
         levels = vec![0.0, (top / 2.0).round(), top];
+        levels.dedup();
     }
     let mut images = Vec::with_capacity(files.len());
     for f in &files {
