@@ -76,14 +76,15 @@ else
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
   torch_ok || die "torch $TORCH_VERSION still does not import from $VENV"
 fi
-# CompressAI (reference models for tools/compressai/) and safetensors. torch is pinned in the same
+# CompressAI (reference models for tools/compressai/), safetensors, and pytorch-msssim (the
+# MS-SSIM reference neco's implementation is tested against). torch is pinned in the same
 # pip call: compressai pulls torchvision, whose newest release would otherwise upgrade torch.
 COMPRESSAI_VERSION=1.2.8
 compressai_ok() {
   "$VENV/bin/python" - 2>/dev/null <<PY
 import sys, importlib.metadata as md, importlib.util as iu
 # Installed-metadata check (importing compressai loads torchvision/scipy: ~9 s).
-ok = all(iu.find_spec(m) for m in ("compressai", "safetensors"))
+ok = all(iu.find_spec(m) for m in ("compressai", "safetensors", "pytorch_msssim"))
 sys.exit(0 if ok and md.version("compressai") == "$COMPRESSAI_VERSION" else 1)
 PY
 }
@@ -92,7 +93,7 @@ if compressai_ok; then
 else
   say "installing compressai==$COMPRESSAI_VERSION and safetensors into $VENV from PyPI"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    "compressai==$COMPRESSAI_VERSION" safetensors "torch==$TORCH_VERSION"
+    "compressai==$COMPRESSAI_VERSION" safetensors pytorch-msssim==1.0.0 "torch==$TORCH_VERSION"
   compressai_ok || die "compressai $COMPRESSAI_VERSION still does not import from $VENV"
   torch_ok || die "installing compressai changed torch away from $TORCH_VERSION"
 fi

@@ -2,6 +2,7 @@
 
 use anyhow::{ensure, Context, Result};
 use neco_bitstream::container::{ChunkKind, Container};
+use neco_models::entropy::SymbolDigest;
 use neco_models::weights::{self, LoadedModel};
 use neco_models::{pad_to_stride, CompressedLatents, Rate};
 use tch::{Device, Kind, Tensor};
@@ -10,6 +11,27 @@ use tch::{Device, Kind, Tensor};
 /// level, so encoder and decoder use the identical (rounded) level.
 pub const LEVEL_SCALE: f64 = 4096.0;
 
+/// Environment variable that, when set to a positive integer, fixes libtorch's intra-op CPU
+/// thread count before the first learned model is built (used by the determinism tests, which
+/// run the `neco` binary with different thread counts).
+pub const THREADS_ENV: &str = "NECO_THREADS";
+
+/// Applies [`THREADS_ENV`] once per process.
+fn apply_thread_env() -> Result<()> {
+    static APPLIED: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    let outcome = APPLIED.get_or_init(|| match std::env::var(THREADS_ENV) {
+        Err(_) => Ok(()),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 => {
+                neco_models::device::set_threads(n);
+                Ok(())
+            }
+            _ => Err(format!("{THREADS_ENV}={v:?} is not a positive thread count")),
+        },
+    });
+    outcome.clone().map_err(anyhow::Error::msg)
+}
+
 pub struct LearnedCodec {
     loaded: LoadedModel,
     device: Device,
@@ -17,6 +39,7 @@ pub struct LearnedCodec {
 
 impl LearnedCodec {
     pub fn from_bytes(bytes: &[u8], device: Device) -> Result<Self> {
+        apply_thread_env()?;
         Ok(Self { loaded: weights::load_bytes(bytes, device)?, device })
     }
 
@@ -51,8 +74,15 @@ impl LearnedCodec {
         Ok(Rate::Continuous(level))
     }
 
-    /// Codes 8-bit RGB; returns the chunks to store.
-    pub fn encode_rgb8(&self, rgb: &[u8], width: u32, height: u32, rate_param: u32) -> Result<Vec<(ChunkKind, Vec<u8>)>> {
+    /// Codes 8-bit RGB; returns the chunks to store: the hyper-latent (if any), the latent and
+    /// the symbol checksum, in that order.
+    pub fn encode_rgb8(
+        &self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        rate_param: u32,
+    ) -> Result<Vec<(ChunkKind, Vec<u8>)>> {
         let rate = self.rate(rate_param)?;
         let x = Tensor::from_slice(rgb)
             .view([i64::from(height), i64::from(width), 3])
@@ -68,10 +98,12 @@ impl LearnedCodec {
             chunks.push((ChunkKind::HyperLatent, hyper));
         }
         chunks.push((ChunkKind::Latent, latents.latent));
+        chunks.push((ChunkKind::SymbolChecksum, latents.symbol_checksum.to_payload()));
         Ok(chunks)
     }
 
-    /// Decodes to 8-bit RGB.
+    /// Decodes to 8-bit RGB. Fails if the file has no symbol checksum chunk, or if the decoded
+    /// symbols do not match it (the decoder's entropy parameters drifted from the encoder's).
     pub fn decode_rgb8(&self, container: &Container<'_>) -> Result<Vec<u8>> {
         let h = &container.header;
         let rate = self.rate(h.params.rate_param)?;
@@ -81,6 +113,7 @@ impl LearnedCodec {
         let latents = CompressedLatents {
             hyper: container.first(ChunkKind::HyperLatent).map(|c| c.payload.to_vec()),
             latent: container.require(ChunkKind::Latent)?.payload.to_vec(),
+            symbol_checksum: SymbolDigest::from_payload(container.require(ChunkKind::SymbolChecksum)?.payload)?,
         };
         let x_hat = self.loaded.model.decompress(&latents, i64::from(padded_h), i64::from(padded_w), &rate)?;
         let cropped = x_hat.narrow(2, 0, i64::from(h.height)).narrow(3, 0, i64::from(h.width));

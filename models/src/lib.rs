@@ -9,6 +9,7 @@ pub mod config;
 pub mod device;
 pub mod elic;
 pub mod entropy;
+pub mod exact;
 pub mod hyperprior;
 pub mod layers;
 pub mod model;

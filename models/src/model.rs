@@ -1,6 +1,6 @@
 //! What every learned image model offers: one definition for training, evaluation and coding.
 
-use crate::entropy::{total_bits, EntropyBottleneck, Quantization, TABLES_KEY};
+use crate::entropy::{total_bits, EntropyBottleneck, Quantization, SymbolDigest, TABLES_KEY};
 use anyhow::Result;
 use tch::Tensor;
 
@@ -53,6 +53,10 @@ pub struct CompressedLatents {
     pub hyper: Option<Vec<u8>>,
     /// The main latent y.
     pub latent: Vec<u8>,
+    /// CRC-32 and count of every symbol coded, in coding order (hyper-latent first): `decompress`
+    /// recomputes it over what it decoded and fails on a mismatch (a desync), see
+    /// [`SymbolChecksum`](crate::entropy::SymbolChecksum).
+    pub symbol_checksum: SymbolDigest,
 }
 
 /// A learned image compression model.

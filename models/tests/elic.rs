@@ -179,11 +179,17 @@ fn decoding_a_truncated_stream_does_not_panic() {
     let cut = CompressedLatents {
         hyper: streams.hyper.clone(),
         latent: streams.latent[..streams.latent.len() / 8 * 4].to_vec(),
+        symbol_checksum: streams.symbol_checksum,
     };
     let _ = model.decompress(&cut, 64, 64, &Rate::Default);
     assert!(model.decompress(&streams, 64, 60, &Rate::Default).is_err());
     assert!(model
-        .decompress(&CompressedLatents { hyper: None, latent: streams.latent }, 64, 64, &Rate::Default)
+        .decompress(
+            &CompressedLatents { hyper: None, latent: streams.latent, symbol_checksum: streams.symbol_checksum },
+            64,
+            64,
+            &Rate::Default
+        )
         .is_err());
 }
 

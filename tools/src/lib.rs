@@ -1,5 +1,7 @@
 //! neco's research tools: training, BD-rate, MS-SSIM (evaluation, benchmarks, plots and anchors
 //! build on these).
 pub mod bd_rate;
+pub mod eval;
+pub mod bench;
 pub mod msssim;
 pub mod train;

@@ -4,7 +4,7 @@
 //! average pooling padded by `size % 2`, and ReLU on the contrast terms. Differentiable, so it
 //! also serves as a training loss.
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 const WEIGHTS: [f64; 5] = [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
 const WINDOW: i64 = 11;
@@ -46,7 +46,7 @@ fn ssim_terms(x: &Tensor, y: &Tensor, win: &Tensor, data_range: f64) -> (Tensor,
     let sigma12 = gaussian_filter(&(x * y), win) - &mu1_mu2;
     let cs_map = (sigma12 * 2.0 + c2) / (sigma1_sq + sigma2_sq + c2);
     let ssim_map = (mu1_mu2 * 2.0 + c1) / (mu1_sq + mu2_sq + c1) * &cs_map;
-    (ssim_map.flatten(2, -1).mean_dim(-1, false, Kind::Float), cs_map.flatten(2, -1).mean_dim(-1, false, Kind::Float))
+    (ssim_map.flatten(2, -1).mean_dim(-1, false, x.kind()), cs_map.flatten(2, -1).mean_dim(-1, false, x.kind()))
 }
 
 /// MS-SSIM of each image in a batch (B,), for images in `[0, data_range]` of at least 161×161
@@ -69,5 +69,5 @@ pub fn ms_ssim(x: &Tensor, y: &Tensor, data_range: f64) -> Tensor {
         }
     }
     let weights = Tensor::from_slice(&WEIGHTS).to_kind(x.kind()).to_device(x.device()).view([-1, 1, 1]);
-    Tensor::stack(&terms, 0).pow(&weights).prod_dim_int(0, false, Kind::Float).mean_dim(1, false, Kind::Float)
+    Tensor::stack(&terms, 0).pow(&weights).prod_dim_int(0, false, x.kind()).mean_dim(1, false, x.kind())
 }

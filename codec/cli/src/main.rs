@@ -1,12 +1,15 @@
 //! The `neco` command line: encode, decode, inspect, list models, demo, train.
 
+mod bench_cmd;
+mod codec_cmd;
+mod eval_cmd;
 mod output;
 mod train_cmd;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use output::{read_input, write_output};
-use neco::image_io::{decode_image_bytes, encode_image_bytes, format_for_path};
+use neco::image_io::{decode_image_bytes, encode_image_bytes};
 use neco::metrics::{bits_per_pixel, psnr_u8};
 use neco::{available_models, Codec, EncodeParams, DEFAULT_MODEL};
 use std::path::{Path, PathBuf};
@@ -25,32 +28,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compress an image (PNG, JPEG, PPM/PGM, TIFF, WebP, BMP) into a .neco file.
-    Encode {
-        /// Input image, or - for standard input.
-        input: PathBuf,
-        /// Output .neco file, or - for standard output.
-        output: PathBuf,
-        /// Quality 1..=100 (higher: better and larger).
-        #[arg(short, long)]
-        quality: Option<u8>,
-        /// Model name (see `neco models`).
-        #[arg(short, long, default_value = DEFAULT_MODEL)]
-        model: String,
+    /// Compress images (PNG, JPEG, PPM/PGM, TIFF, WebP, BMP) into .neco files:
+    /// `neco encode IN OUT`, or `neco encode IN... -o DIR`.
+    Encode(codec_cmd::EncodeArgs),
+    /// Decompress .neco files; the output format follows the extension (PNG by default):
+    /// `neco decode IN OUT`, or `neco decode IN... -o DIR [--format jpg]`.
+    Decode(codec_cmd::DecodeArgs),
+    /// Print a file's header, model, fingerprint, chunks and bpp.
+    Info {
+        /// A .neco file, or - for standard input.
+        file: PathBuf,
     },
-    /// Decompress a .neco file; the output format follows the extension (PNG by default).
-    Decode {
-        /// Input .neco file, or - for standard input.
-        input: PathBuf,
-        /// Output image, or - for standard output (PNG).
-        output: PathBuf,
-    },
-    /// Print a file's header, model, chunks and bpp.
-    Info { file: PathBuf },
     /// List the models this build can use.
     Models,
     /// Train a model on image folders (rate-distortion loss).
     Train(train_cmd::TrainArgs),
+    /// Time encoding and decoding (and peak memory) of models, optionally next to CompressAI.
+    Bench(bench_cmd::BenchArgs),
+    /// Code a dataset to real files and measure bpp, PSNR, MS-SSIM, time and memory per image
+    /// (`neco eval merge` combines shards).
+    Eval(eval_cmd::EvalArgs),
+    /// BD-rate and BD-PSNR of RD curves against an anchor (Akima, PCHIP or cubic).
+    Bd(eval_cmd::BdArgs),
     /// Encode and decode a sample image, and print bpp and PSNR.
     Demo {
         /// Image to use instead of the built-in sample.
@@ -69,8 +68,7 @@ enum Command {
 fn main() {
     if let Err(err) = run(Cli::parse()) {
         // One line: the error and its causes, most general first.
-        let causes: Vec<String> = err.chain().map(|c| c.to_string()).collect();
-        eprintln!("neco: error: {}", causes.join(": "));
+        eprintln!("neco: error: {}", codec_cmd::one_line(&err));
         std::process::exit(1);
     }
 }
@@ -78,19 +76,12 @@ fn main() {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train_cmd::train(args),
-        Command::Encode { input, output, quality, model } => {
-            let codec = Codec::load(&model)?;
-            let image = decode_image_bytes(&read_input(&input)?, &input.display().to_string())?;
-            let bytes = codec.encode_image(&image, &EncodeParams { quality })?;
-            write_output(&output, &bytes)
-        }
-        Command::Decode { input, output } => {
-            let bytes = read_input(&input)?;
-            let image = Codec::decode_any(&bytes).with_context(|| format!("cannot decode {}", input.display()))?;
-            let format = if output == Path::new("-") { image::ImageFormat::Png } else { format_for_path(&output)? };
-            write_output(&output, &encode_image_bytes(&image, format)?)
-        }
-        Command::Info { file } => print_info(&file),
+        Command::Bench(args) => bench_cmd::bench(args),
+        Command::Eval(args) => eval_cmd::eval(args),
+        Command::Bd(args) => eval_cmd::bd(args),
+        Command::Encode(args) => codec_cmd::encode(args),
+        Command::Decode(args) => codec_cmd::decode(args),
+        Command::Info { file } => codec_cmd::info(&file),
         Command::Models => {
             for m in available_models() {
                 let default = if m.name == DEFAULT_MODEL { " (default)" } else { "" };
@@ -102,24 +93,6 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-fn print_info(file: &Path) -> Result<()> {
-    let bytes = read_input(file)?;
-    let info = Codec::inspect(&bytes).with_context(|| format!("cannot read {}", file.display()))?;
-    let h = &info.header;
-    println!("file:        {} ({} bytes)", file.display(), info.file_bytes);
-    println!("kind:        {:?}, {:?}, {} bit", h.kind, h.colour, h.bit_depth);
-    println!("size:        {}x{}", h.width, h.height);
-    println!("model:       {} (id {})", info.model_name.unwrap_or("unknown"), h.model_id);
-    println!("fingerprint: {}", info.fingerprint_hex());
-    println!("params:      quality {}, rate parameter {}", h.params.quality, h.params.rate_param);
-    println!("bpp:         {:.4}", bits_per_pixel(info.file_bytes, h.width, h.height));
-    println!("container:   {} bytes of header and framing", info.overhead_bytes);
-    for (i, (name, len)) in info.chunks.iter().enumerate() {
-        println!("chunk {i}:     {name}, {len} bytes");
-    }
-    Ok(())
-}
-
 fn demo(image_path: Option<&Path>, quality: Option<u8>, model: &str, out_dir: &Path) -> Result<()> {
     let (name, source) = match image_path {
         Some(p) => (p.file_stem().unwrap_or_default().to_string_lossy().into_owned(), read_input(p)?),
@@ -127,7 +100,7 @@ fn demo(image_path: Option<&Path>, quality: Option<u8>, model: &str, out_dir: &P
     };
     let original = decode_image_bytes(&source, &name)?;
     let codec = Codec::load(model)?;
-    let params = EncodeParams { quality };
+    let params = EncodeParams { quality, ..Default::default() };
 
     let start = Instant::now();
     let bytes = codec.encode_image(&original, &params)?;

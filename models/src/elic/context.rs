@@ -1,7 +1,7 @@
 //! ELIC's per-slice entropy model: channel context, checkerboard spatial context and parameter
 //! aggregation, plus the checkerboard masks and the gather/scatter coding of one step.
 
-use crate::entropy::{to_f32_vec, GaussianConditional};
+use crate::entropy::{desync_error, to_f32_vec, GaussianConditional, SymbolChecksum};
 use crate::layers::conv;
 use anyhow::Result;
 use neco_bitstream::entropy::{mean_shifted_symbols, SymbolDecoder, SymbolEncoder};
@@ -115,7 +115,7 @@ pub(crate) enum Coder {
 /// Codes the positions of `mask` ((1, 1, h, w), broadcast over channels) of one slice in one
 /// step, channel-major then raster order. When encoding, `y` holds the latent; symbols are
 /// `round(y − μ)` (ties to even). Returns ŷ = symbol + μ at the masked positions and +0
-/// elsewhere, identically on both sides.
+/// elsewhere, identically on both sides. The coded (or decoded) symbols go into `checksum`.
 pub(crate) fn code_step(
     gaussian: &GaussianConditional,
     coder: &mut Coder,
@@ -123,6 +123,7 @@ pub(crate) fn code_step(
     scales: &Tensor,
     means: &Tensor,
     mask: &Tensor,
+    checksum: &mut SymbolChecksum,
 ) -> Result<Tensor> {
     let indexes = gaussian.indexes(&scales.masked_select(mask))?;
     let means_selected = means.masked_select(mask);
@@ -136,10 +137,11 @@ pub(crate) fn code_step(
         }
         Coder::Decode(dec) => {
             let mut symbols = vec![0i32; indexes.len()];
-            dec.decode_indexed(gaussian.tables().tables(), &indexes, &mut symbols)?;
+            dec.decode_indexed(gaussian.tables().tables(), &indexes, &mut symbols).map_err(desync_error)?;
             symbols
         }
     };
+    checksum.update(&symbols);
     let values = Tensor::from_slice(&symbols).to_kind(Kind::Float).to_device(means.device()) + means_selected;
     Ok(means.zeros_like().masked_scatter(mask, &values))
 }

@@ -25,7 +25,7 @@
 
 mod context;
 
-use crate::entropy::{quantize, EntropyBottleneck, GaussianConditional, Quantization};
+use crate::entropy::{quantize, EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
 use crate::hyperprior::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GainUnit};
 use crate::layers::{conv, deconv};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
@@ -200,8 +200,15 @@ impl Elic {
     }
 
     /// Codes (encoding: `y` given) or decodes ŷ slice by slice, anchors then non-anchors, each
-    /// step in parallel. Returns the full ŷ (1, M, h, w), identical on both sides.
-    fn code_latent(&self, coder: &mut Coder, y: Option<&Tensor>, hyper: &Tensor) -> Result<Tensor> {
+    /// step in parallel. Returns the full ŷ (1, M, h, w), identical on both sides. The symbols go
+    /// into `checksum` in coding order.
+    fn code_latent(
+        &self,
+        coder: &mut Coder,
+        y: Option<&Tensor>,
+        hyper: &Tensor,
+        checksum: &mut SymbolChecksum,
+    ) -> Result<Tensor> {
         let (_, _, h, w) = hyper.size4()?;
         let board = Checkerboard::new(h, w, hyper.device());
         let ys = y.map(|y| y.split_with_sizes(self.config.groups.as_slice(), 1));
@@ -211,10 +218,11 @@ impl Elic {
             let channel = slice.channel_context(&decoded);
             let zeros = slice.no_spatial_context(hyper);
             let (scales, means) = slice.parameters(hyper, channel.as_ref(), &zeros);
-            let anchors = code_step(&self.gaussian_conditional, coder, y_k, &scales, &means, &board.anchor)?;
+            let anchors = code_step(&self.gaussian_conditional, coder, y_k, &scales, &means, &board.anchor, checksum)?;
             let spatial = slice.spatial_context(&anchors, &board);
             let (scales, means) = slice.parameters(hyper, channel.as_ref(), &spatial);
-            let non_anchors = code_step(&self.gaussian_conditional, coder, y_k, &scales, &means, &board.non_anchor)?;
+            let non_anchors =
+                code_step(&self.gaussian_conditional, coder, y_k, &scales, &means, &board.non_anchor, checksum)?;
             decoded.push(anchors.where_self(&board.anchor, &non_anchors));
         }
         Ok(Tensor::cat(&decoded, 1))
@@ -222,6 +230,7 @@ impl Elic {
 
     /// Decodes ŷ (1, M, h, w), gained domain, from the streams of a padded `height × width`
     /// image: what [`quantized_latent`](ImageModel::quantized_latent) returns on the encoder side.
+    /// Fails if the decoded symbols do not match the stored symbol checksum (a desync).
     pub fn decompress_latent(
         &self,
         latents: &CompressedLatents,
@@ -234,26 +243,34 @@ impl Elic {
         let device = self.entropy_bottleneck.medians().device();
         let (_, z_inverse) = self.decoder_inverse_gains(rate, device)?;
         let hyper_stream = latents.hyper.as_deref().context("missing hyper-latent stream")?;
-        let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper_stream, zh, zw, device)?;
+        let mut checksum = SymbolChecksum::new();
+        let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper_stream, zh, zw, device, &mut checksum)?;
         let hyper = self.hyper_parameters(&z_hat, &z_inverse);
         let mut coder = Coder::Decode(SymbolDecoder::new(&latents.latent)?);
-        self.code_latent(&mut coder, None, &hyper)
+        let y_hat = self.code_latent(&mut coder, None, &hyper, &mut checksum)?;
+        latents.symbol_checksum.verify(checksum.digest())?;
+        Ok(y_hat)
     }
 
     /// Encodes y and returns the stream and ŷ.
-    fn encode_latent(&self, y: &Tensor, hyper: &Tensor) -> Result<(Vec<u8>, Tensor)> {
+    fn encode_latent(&self, y: &Tensor, hyper: &Tensor, checksum: &mut SymbolChecksum) -> Result<(Vec<u8>, Tensor)> {
         let mut coder = Coder::Encode(SymbolEncoder::new());
-        let y_hat = self.code_latent(&mut coder, Some(y), hyper)?;
+        let y_hat = self.code_latent(&mut coder, Some(y), hyper, checksum)?;
         let Coder::Encode(enc) = coder else { unreachable!("the coder stays an encoder") };
         Ok((enc.finish(), y_hat))
     }
 
     /// Latent y, hyper stream and hyper parameters of one image, as compress computes them.
-    fn analyse_for_coding(&self, x: &Tensor, rate: &Rate) -> Result<(Latents, Vec<u8>, Tensor)> {
+    fn analyse_for_coding(
+        &self,
+        x: &Tensor,
+        rate: &Rate,
+        checksum: &mut SymbolChecksum,
+    ) -> Result<(Latents, Vec<u8>, Tensor)> {
         let (b, _, _, _) = x.size4()?;
         ensure!(b == 1, "compress codes one image at a time, got a batch of {b}");
         let l = self.analyse(x, rate)?;
-        let (hyper_stream, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z)?;
+        let (hyper_stream, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, checksum)?;
         let hyper = self.hyper_parameters(&z_hat, &l.z_inverse);
         Ok((l, hyper_stream, hyper))
     }
@@ -319,9 +336,10 @@ impl ImageModel for Elic {
 
     fn compress(&self, x: &Tensor, rate: &Rate) -> Result<CompressedLatents> {
         let _guard = tch::no_grad_guard();
-        let (l, hyper_stream, hyper) = self.analyse_for_coding(x, rate)?;
-        let (latent, _) = self.encode_latent(&l.y, &hyper)?;
-        Ok(CompressedLatents { hyper: Some(hyper_stream), latent })
+        let mut checksum = SymbolChecksum::new();
+        let (l, hyper_stream, hyper) = self.analyse_for_coding(x, rate, &mut checksum)?;
+        let (latent, _) = self.encode_latent(&l.y, &hyper, &mut checksum)?;
+        Ok(CompressedLatents { hyper: Some(hyper_stream), latent, symbol_checksum: checksum.digest() })
     }
 
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor> {
@@ -334,7 +352,8 @@ impl ImageModel for Elic {
 
     fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let (l, _, hyper) = self.analyse_for_coding(x, rate)?;
-        Ok(self.encode_latent(&l.y, &hyper)?.1)
+        let mut checksum = SymbolChecksum::new();
+        let (l, _, hyper) = self.analyse_for_coding(x, rate, &mut checksum)?;
+        Ok(self.encode_latent(&l.y, &hyper, &mut checksum)?.1)
     }
 }

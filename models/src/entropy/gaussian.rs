@@ -1,6 +1,6 @@
 //! The conditional Gaussian (mean-scale) entropy model.
 
-use super::{quantize, Quantization, LIKELIHOOD_BOUND};
+use super::{desync_error, quantize, Quantization, SymbolChecksum, LIKELIHOOD_BOUND};
 use crate::layers::lower_bound;
 use anyhow::{ensure, Result};
 use neco_bitstream::entropy::GaussianConditional as GaussianTables;
@@ -72,21 +72,38 @@ pub(crate) fn tensor_to_f32_vec(t: &Tensor) -> Result<Vec<f32>> {
 
 impl GaussianConditional {
     /// Codes `round(y − means)` with the table chosen by each predicted scale; returns the stream
-    /// and ŷ = symbol + mean exactly as [`decompress`](Self::decompress) rebuilds it.
-    pub fn compress(&self, y: &Tensor, scales: &Tensor, means: &Tensor) -> Result<(Vec<u8>, Tensor)> {
+    /// and ŷ = symbol + mean exactly as [`decompress`](Self::decompress) rebuilds it. The coded
+    /// symbols go into `checksum`.
+    pub fn compress(
+        &self,
+        y: &Tensor,
+        scales: &Tensor,
+        means: &Tensor,
+        checksum: &mut SymbolChecksum,
+    ) -> Result<(Vec<u8>, Tensor)> {
         let indexes = self.indexes(scales)?;
         let means_v = tensor_to_f32_vec(means)?;
         let symbols = neco_bitstream::entropy::mean_shifted_symbols(&tensor_to_f32_vec(y)?, &means_v);
         let mut enc = neco_bitstream::entropy::SymbolEncoder::new();
         enc.encode_indexed(self.tables.tables(), &symbols, &indexes)?;
+        checksum.update(&symbols);
         Ok((enc.finish(), symbols_to_latent(&symbols, means)))
     }
 
-    /// Decodes ŷ (shaped like `scales`) from `stream`.
-    pub fn decompress(&self, stream: &[u8], scales: &Tensor, means: &Tensor) -> Result<Tensor> {
+    /// Decodes ŷ (shaped like `scales`) from `stream`. The decoded symbols go into `checksum`.
+    pub fn decompress(
+        &self,
+        stream: &[u8],
+        scales: &Tensor,
+        means: &Tensor,
+        checksum: &mut SymbolChecksum,
+    ) -> Result<Tensor> {
         let indexes = self.indexes(scales)?;
         let mut symbols = vec![0i32; indexes.len()];
-        neco_bitstream::entropy::SymbolDecoder::new(stream)?.decode_indexed(self.tables.tables(), &indexes, &mut symbols)?;
+        neco_bitstream::entropy::SymbolDecoder::new(stream)?
+            .decode_indexed(self.tables.tables(), &indexes, &mut symbols)
+            .map_err(desync_error)?;
+        checksum.update(&symbols);
         Ok(symbols_to_latent(&symbols, means))
     }
 }

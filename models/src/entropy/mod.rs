@@ -2,9 +2,11 @@
 //! table indexes for `neco_bitstream`).
 
 mod bottleneck;
+mod checksum;
 mod gaussian;
 
 pub use bottleneck::{EntropyBottleneck, TABLES_KEY};
+pub use checksum::{desync_error, SymbolChecksum, SymbolDigest, DESYNC_DECODE_MESSAGE, MISMATCH_MESSAGE};
 pub use gaussian::GaussianConditional;
 
 use tch::Tensor;

@@ -1,7 +1,7 @@
 //! bmshj2018-factorized: GDN transforms with a factorized prior on y.
 
 use super::{decompress_hyper, gdn_analysis, gdn_synthesis, latent_size};
-use crate::entropy::{EntropyBottleneck, Quantization};
+use crate::entropy::{EntropyBottleneck, Quantization, SymbolChecksum};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
 use anyhow::Result;
 use tch::nn::{self, Module};
@@ -49,14 +49,17 @@ impl ImageModel for FactorizedPriorModel {
 
     fn compress(&self, x: &Tensor, _rate: &Rate) -> Result<CompressedLatents> {
         let y = tch::no_grad(|| self.g_a.forward(x));
-        let (latent, _) = super::compress_hyper(&self.entropy_bottleneck, &y)?;
-        Ok(CompressedLatents { hyper: None, latent })
+        let mut checksum = SymbolChecksum::new();
+        let (latent, _) = super::compress_hyper(&self.entropy_bottleneck, &y, &mut checksum)?;
+        Ok(CompressedLatents { hyper: None, latent, symbol_checksum: checksum.digest() })
     }
 
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, _rate: &Rate) -> Result<Tensor> {
         let (h, w) = latent_size(height, width, self.stride(), 16)?;
         let device = self.entropy_bottleneck.medians().device();
-        let y_hat = decompress_hyper(&self.entropy_bottleneck, &latents.latent, h, w, device)?;
+        let mut checksum = SymbolChecksum::new();
+        let y_hat = decompress_hyper(&self.entropy_bottleneck, &latents.latent, h, w, device, &mut checksum)?;
+        latents.symbol_checksum.verify(checksum.digest())?;
         Ok(tch::no_grad(|| self.g_s.forward(&y_hat).clamp(0.0, 1.0)))
     }
 
@@ -67,7 +70,7 @@ impl ImageModel for FactorizedPriorModel {
 
     fn quantized_latent(&self, x: &Tensor, _rate: &Rate) -> Result<Tensor> {
         let y = tch::no_grad(|| self.g_a.forward(x));
-        let (_, y_hat) = super::compress_hyper(&self.entropy_bottleneck, &y)?;
+        let (_, y_hat) = super::compress_hyper(&self.entropy_bottleneck, &y, &mut SymbolChecksum::new())?;
         Ok(y_hat)
     }
 }

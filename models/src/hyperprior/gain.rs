@@ -68,3 +68,29 @@ impl GainUnit {
         Ok(row.view([1, c, 1, 1]))
     }
 }
+
+impl GainUnit {
+    /// The inverse gains at `level` in float64, computed with neco's own deterministic `exp`/`ln`
+    /// from the stored values: identical on every machine (the exact entropy-parameter path
+    /// needs this; `select` uses libtorch's `exp`/`log`, which may differ in the last bit).
+    pub fn inverse_row_exact(&self, rate: &Rate) -> Result<Vec<f64>> {
+        use neco_bitstream::entropy::det_math::{exp, ln};
+        let top = (self.levels - 1) as f64;
+        let level = match rate {
+            Rate::Default => top,
+            Rate::Continuous(l) => *l,
+            Rate::Levels(_) => anyhow::bail!("coding runs at one rate level, not per-element levels"),
+        };
+        ensure!(level.is_finite() && (0.0..=top).contains(&level), "rate level {level} outside 0..={top}");
+        let table: Vec<f32> = Vec::try_from(&self.inverse.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]))?;
+        let c = self.inverse.size()[1] as usize;
+        let row = |k: i64| -> Vec<f64> { table[k as usize * c..(k as usize + 1) * c].iter().map(|v| f64::from(v.abs())).collect() };
+        if self.levels == 1 {
+            return Ok(row(0));
+        }
+        let lower = (level.floor() as i64).min(self.levels - 2).max(0);
+        let t = level - lower as f64;
+        let (a, b) = (row(lower), row(lower + 1));
+        Ok(a.iter().zip(&b).map(|(&a, &b)| exp(ln(a) * (1.0 - t) + ln(b) * t)).collect())
+    }
+}

@@ -3,7 +3,7 @@
 //! continuous variable rate.
 
 use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GainUnit};
-use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization};
+use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
 use crate::layers::{conv, deconv};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
 use anyhow::{Context, Result};
@@ -143,10 +143,11 @@ impl ImageModel for MeanScaleHyperprior {
     fn compress(&self, x: &Tensor, rate: &Rate) -> Result<CompressedLatents> {
         let _guard = tch::no_grad_guard();
         let l = self.analyse(x, rate)?;
-        let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z)?;
+        let mut checksum = SymbolChecksum::new();
+        let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, &mut checksum)?;
         let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
-        let (latent, _) = self.gaussian_conditional.compress(&l.y, &scales, &means)?;
-        Ok(CompressedLatents { hyper: Some(hyper), latent })
+        let (latent, _) = self.gaussian_conditional.compress(&l.y, &scales, &means, &mut checksum)?;
+        Ok(CompressedLatents { hyper: Some(hyper), latent, symbol_checksum: checksum.digest() })
     }
 
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor> {
@@ -155,16 +156,18 @@ impl ImageModel for MeanScaleHyperprior {
         let device = self.entropy_bottleneck.medians().device();
         let (y_inverse, z_inverse) = self.decoder_inverse_gains(rate, device)?;
         let hyper = latents.hyper.as_deref().context("missing hyper-latent stream")?;
-        let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper, zh, zw, device)?;
+        let mut checksum = SymbolChecksum::new();
+        let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper, zh, zw, device, &mut checksum)?;
         let (scales, means) = self.entropy_parameters(&z_hat, &z_inverse);
-        let y_hat = self.gaussian_conditional.decompress(&latents.latent, &scales, &means)?;
+        let y_hat = self.gaussian_conditional.decompress(&latents.latent, &scales, &means, &mut checksum)?;
+        latents.symbol_checksum.verify(checksum.digest())?;
         Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
     }
 
     fn inspect(&self, x: &Tensor, rate: &Rate) -> Result<Vec<(&'static str, Tensor)>> {
         let _guard = tch::no_grad_guard();
         let l = self.analyse(x, rate)?;
-        let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z)?;
+        let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, &mut SymbolChecksum::new())?;
         let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
         let y_hat = crate::entropy::dequantize(&l.y, &means);
         Ok(vec![("y", l.y), ("z", l.z), ("z_hat", z_hat), ("scales_hat", scales), ("means_hat", means), ("y_hat", y_hat)])
@@ -173,7 +176,7 @@ impl ImageModel for MeanScaleHyperprior {
     fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let l = self.analyse(x, rate)?;
-        let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z)?;
+        let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, &mut SymbolChecksum::new())?;
         let (_, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
         Ok(crate::entropy::dequantize(&l.y, &means))
     }

@@ -11,7 +11,7 @@ pub use gain::GainUnit;
 pub use mean_scale::MeanScaleHyperprior;
 pub use scale::ScaleHyperprior;
 
-use crate::entropy::EntropyBottleneck;
+use crate::entropy::{EntropyBottleneck, SymbolChecksum};
 use crate::layers::{conv, deconv, Gdn};
 use anyhow::{ensure, Result};
 use neco_bitstream::entropy::{SymbolDecoder, SymbolEncoder};
@@ -42,28 +42,35 @@ pub(crate) fn gdn_synthesis(vs: nn::Path, n: i64, m: i64) -> nn::Sequential {
 }
 
 /// Codes a hyper-latent (1, C, h, w) with the bottleneck's per-channel tables and returns the
-/// stream and ẑ exactly as the decoder will rebuild it.
-pub(crate) fn compress_hyper(eb: &EntropyBottleneck, z: &Tensor) -> Result<(Vec<u8>, Tensor)> {
+/// stream and ẑ exactly as the decoder will rebuild it. The coded symbols go into `checksum`.
+pub(crate) fn compress_hyper(
+    eb: &EntropyBottleneck,
+    z: &Tensor,
+    checksum: &mut SymbolChecksum,
+) -> Result<(Vec<u8>, Tensor)> {
     let (_, _, h, w) = z.size4()?;
     let prior = eb.prior()?;
     let symbols = eb.symbols(z)?;
     let mut enc = SymbolEncoder::new();
     enc.encode_planes(prior.tables(), &symbols, prior.plane_indexes(), (h * w) as usize)?;
+    checksum.update(&symbols);
     Ok((enc.finish(), eb.dequantize(&symbols, h, w, z.device())))
 }
 
-/// Decodes a hyper-latent of `h × w` per channel.
+/// Decodes a hyper-latent of `h × w` per channel. The decoded symbols go into `checksum`.
 pub(crate) fn decompress_hyper(
     eb: &EntropyBottleneck,
     stream: &[u8],
     h: i64,
     w: i64,
     device: tch::Device,
+    checksum: &mut SymbolChecksum,
 ) -> Result<Tensor> {
     let prior = eb.prior()?;
     let mut symbols = vec![0i32; (eb.channels() * h * w) as usize];
     let mut dec = SymbolDecoder::new(stream)?;
     dec.decode_planes(prior.tables(), prior.plane_indexes(), (h * w) as usize, &mut symbols)?;
+    checksum.update(&symbols);
     Ok(eb.dequantize(&symbols, h, w, device))
 }
 

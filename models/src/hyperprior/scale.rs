@@ -1,7 +1,7 @@
 //! bmshj2018-hyperprior: a zero-mean Gaussian on y whose scales come from a hyper-latent z.
 
 use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size};
-use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization};
+use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
 use crate::layers::conv;
 use crate::layers::deconv;
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
@@ -88,10 +88,11 @@ impl ImageModel for ScaleHyperprior {
         let _guard = tch::no_grad_guard();
         let y = self.g_a.forward(x);
         let z = self.h_a.forward(&y.abs());
-        let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, &z)?;
+        let mut checksum = SymbolChecksum::new();
+        let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, &z, &mut checksum)?;
         let scales = self.h_s.forward(&z_hat);
-        let (latent, _) = self.gaussian_conditional.compress(&y, &scales, &scales.zeros_like())?;
-        Ok(CompressedLatents { hyper: Some(hyper), latent })
+        let (latent, _) = self.gaussian_conditional.compress(&y, &scales, &scales.zeros_like(), &mut checksum)?;
+        Ok(CompressedLatents { hyper: Some(hyper), latent, symbol_checksum: checksum.digest() })
     }
 
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, _rate: &Rate) -> Result<Tensor> {
@@ -99,9 +100,12 @@ impl ImageModel for ScaleHyperprior {
         let (zh, zw) = latent_size(height, width, self.stride(), 64)?;
         let device = self.entropy_bottleneck.medians().device();
         let hyper = latents.hyper.as_deref().ok_or_else(|| anyhow::anyhow!("missing hyper-latent stream"))?;
-        let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper, zh, zw, device)?;
+        let mut checksum = SymbolChecksum::new();
+        let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper, zh, zw, device, &mut checksum)?;
         let scales = self.h_s.forward(&z_hat);
-        let y_hat = self.gaussian_conditional.decompress(&latents.latent, &scales, &scales.zeros_like())?;
+        let y_hat =
+            self.gaussian_conditional.decompress(&latents.latent, &scales, &scales.zeros_like(), &mut checksum)?;
+        latents.symbol_checksum.verify(checksum.digest())?;
         Ok(self.g_s.forward(&y_hat).clamp(0.0, 1.0))
     }
 
@@ -109,7 +113,7 @@ impl ImageModel for ScaleHyperprior {
         let _guard = tch::no_grad_guard();
         let y = self.g_a.forward(x);
         let z = self.h_a.forward(&y.abs());
-        let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &z)?;
+        let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &z, &mut SymbolChecksum::new())?;
         let scales = self.h_s.forward(&z_hat);
         let y_hat = y.round();
         Ok(vec![("y", y), ("z", z), ("z_hat", z_hat), ("scales_hat", scales), ("y_hat", y_hat)])

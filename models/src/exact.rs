@@ -1,0 +1,176 @@
+//! Exact evaluation of the networks that predict entropy parameters.
+//!
+//! A decoder must rebuild every probability the encoder used, bit for bit. Float convolutions
+//! give different roundings on different devices, libraries and thread counts, so the small
+//! networks that turn decoded symbols into scales and means (the hyper-synthesis, and ELIC's
+//! context models) are evaluated here in fixed point instead:
+//!
+//! - activations are integers `q` standing for `q / 2^ACT_BITS`;
+//! - weights are the stored f32 weights rounded to multiples of `2^-WEIGHT_BITS`, biases to
+//!   multiples of `2^-(ACT_BITS + WEIGHT_BITS)`;
+//! - each convolution runs in float64 on integer-valued tensors on the CPU. Every product and
+//!   every partial sum is an integer below 2^53, so it is exact whatever the summation order,
+//!   algorithm or thread count; results are checked against that bound;
+//! - after each layer the accumulator is rescaled by a power of two and floored (exact), and
+//!   LeakyReLU uses the exact slope 41/4096 (≈ 0.01).
+//!
+//! The float network is what training optimises; this is its deterministic twin, used by both
+//! `compress` and `decompress`.
+
+use anyhow::{ensure, Result};
+use tch::{nn, Device, Kind, Tensor};
+
+/// Fraction bits of activations (and of the predicted scales and means).
+pub const ACT_BITS: i32 = 10;
+/// Fraction bits of weights.
+pub const WEIGHT_BITS: i32 = 16;
+/// Largest magnitude an accumulator may reach: below 2^53 every integer is exact in float64.
+const ACCUMULATOR_LIMIT: f64 = 4_503_599_627_370_496.0; // 2^52
+/// LeakyReLU's negative slope as an exact fraction.
+const LEAKY_NUMERATOR: f64 = 41.0;
+const LEAKY_DENOMINATOR: f64 = 4096.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    None,
+    Relu,
+    LeakyRelu,
+}
+
+#[derive(Debug)]
+enum Operator {
+    Conv { stride: i64, padding: i64 },
+    Deconv { stride: i64, padding: i64, output_padding: i64 },
+}
+
+/// One quantized convolution followed by its activation.
+#[derive(Debug)]
+struct ExactLayer {
+    operator: Operator,
+    /// Integer-valued float64 weights (scale 2^WEIGHT_BITS), CPU.
+    weight: Tensor,
+    /// Integer-valued float64 bias (scale 2^(ACT_BITS + WEIGHT_BITS)), CPU.
+    bias: Tensor,
+    activation: Activation,
+    /// Bound on |accumulator| per unit of max |input|: the largest Σ|w| of any output channel.
+    weight_l1: f64,
+    bias_max: f64,
+}
+
+impl ExactLayer {
+    fn new(operator: Operator, weight: Tensor, bias: Tensor, activation: Activation, output_dim: i64) -> Self {
+        let per_output = weight.abs().transpose(0, output_dim).flatten(1, -1).sum_dim_intlist(1, false, Kind::Double);
+        let weight_l1 = per_output.max().double_value(&[]);
+        let bias_max = bias.abs().max().double_value(&[]);
+        Self { operator, weight, bias, activation, weight_l1, bias_max }
+    }
+}
+
+/// A chain of convolutions evaluated exactly (see the module docs).
+#[derive(Debug, Default)]
+pub struct ExactNet {
+    layers: Vec<ExactLayer>,
+}
+
+fn quantize(t: &Tensor, bits: i32) -> Tensor {
+    // ×2^bits is exact; round() is IEEE round-half-even on any machine.
+    (t.detach().to_device(Device::Cpu).to_kind(Kind::Double) * 2f64.powi(bits)).round()
+}
+
+fn bias_of(bs: &Option<Tensor>, channels: i64) -> Tensor {
+    match bs {
+        Some(b) => quantize(b, ACT_BITS + WEIGHT_BITS),
+        None => Tensor::zeros([channels], (Kind::Double, Device::Cpu)),
+    }
+}
+
+impl ExactNet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends a convolution (weights read now: rebuild the net after the weights change).
+    pub fn conv(mut self, conv: &nn::Conv2D, stride: i64, padding: i64, activation: Activation) -> Self {
+        let out = conv.ws.size()[0];
+        self.layers.push(ExactLayer::new(
+            Operator::Conv { stride, padding },
+            quantize(&conv.ws, WEIGHT_BITS),
+            bias_of(&conv.bs, out),
+            activation,
+            0,
+        ));
+        self
+    }
+
+    /// Appends a transposed convolution.
+    pub fn deconv(
+        mut self,
+        deconv: &nn::ConvTranspose2D,
+        stride: i64,
+        padding: i64,
+        output_padding: i64,
+        activation: Activation,
+    ) -> Self {
+        let out = deconv.ws.size()[1];
+        self.layers.push(ExactLayer::new(
+            Operator::Deconv { stride, padding, output_padding },
+            quantize(&deconv.ws, WEIGHT_BITS),
+            bias_of(&deconv.bs, out),
+            activation,
+            1,
+        ));
+        self
+    }
+
+    /// Runs the net on fixed-point input (integer-valued float64, scale 2^ACT_BITS) and returns
+    /// fixed-point output at the same scale, on the CPU.
+    pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let mut x = input.to_device(Device::Cpu).to_kind(Kind::Double);
+        for (i, layer) in self.layers.iter().enumerate() {
+            // A priori bound on every partial sum: exactness needs it below 2^53. Only a hostile
+            // or corrupt stream can get near it.
+            let input_max = if x.numel() == 0 { 0.0 } else { x.abs().max().double_value(&[]) };
+            let bound = input_max * layer.weight_l1 + layer.bias_max;
+            ensure!(
+                bound.is_finite() && bound < ACCUMULATOR_LIMIT,
+                "entropy-parameter network layer {i}: values out of the exact range (corrupt stream?)"
+            );
+            let acc = match layer.operator {
+                Operator::Conv { stride, padding } => {
+                    x.conv2d(&layer.weight, Some(&layer.bias), [stride, stride], [padding, padding], [1, 1], 1)
+                }
+                Operator::Deconv { stride, padding, output_padding } => x.conv_transpose2d(
+                    &layer.weight,
+                    Some(&layer.bias),
+                    [stride, stride],
+                    [padding, padding],
+                    [output_padding, output_padding],
+                    1,
+                    [1, 1],
+                ),
+            };
+            // Back to the activation scale: an exact power-of-two division, then floor.
+            let rescaled = (acc / 2f64.powi(WEIGHT_BITS)).floor();
+            x = match layer.activation {
+                Activation::None => rescaled,
+                Activation::Relu => rescaled.clamp_min(0.0),
+                Activation::LeakyRelu => {
+                    let negative = (&rescaled * LEAKY_NUMERATOR / LEAKY_DENOMINATOR).floor();
+                    rescaled.where_self(&rescaled.ge(0.0), &negative)
+                }
+            };
+        }
+        Ok(x)
+    }
+}
+
+/// Fixed-point value of `x` (any float) as an integer-valued float64, rounding half to even.
+pub fn to_fixed(x: f64) -> f64 {
+    (x * 2f64.powi(ACT_BITS)).round_ties_even()
+}
+
+/// The real value of a fixed-point integer (exact in f32 while |q| < 2^24).
+pub fn from_fixed(q: f64) -> f64 {
+    q / 2f64.powi(ACT_BITS)
+}
