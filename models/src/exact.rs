@@ -77,7 +77,7 @@ fn quantize(t: &Tensor, bits: i32) -> Tensor {
     (t.detach().to_device(Device::Cpu).to_kind(Kind::Double) * 2f64.powi(bits)).round()
 }
 
-fn bias_of(bs: &Option<Tensor>, channels: i64) -> Tensor {
+fn bias_of(bs: Option<&Tensor>, channels: i64) -> Tensor {
     match bs {
         Some(b) => quantize(b, ACT_BITS + WEIGHT_BITS),
         None => Tensor::zeros([channels], (Kind::Double, Device::Cpu)),
@@ -89,33 +89,34 @@ impl ExactNet {
         Self::default()
     }
 
-    /// Appends a convolution (weights read now: rebuild the net after the weights change).
-    pub fn conv(mut self, conv: &nn::Conv2D, stride: i64, padding: i64, activation: Activation) -> Self {
-        let out = conv.ws.size()[0];
+    /// Appends a convolution with weight `ws` (out, in, k, k) and bias `bs`.
+    pub fn conv(mut self, ws: &Tensor, bs: Option<&Tensor>, stride: i64, padding: i64, activation: Activation) -> Self {
+        let out = ws.size()[0];
         self.layers.push(ExactLayer::new(
             Operator::Conv { stride, padding },
-            quantize(&conv.ws, WEIGHT_BITS),
-            bias_of(&conv.bs, out),
+            quantize(ws, WEIGHT_BITS),
+            bias_of(bs, out),
             activation,
             0,
         ));
         self
     }
 
-    /// Appends a transposed convolution.
+    /// Appends a transposed convolution with weight `ws` (in, out, k, k) and bias `bs`.
     pub fn deconv(
         mut self,
-        deconv: &nn::ConvTranspose2D,
+        ws: &Tensor,
+        bs: Option<&Tensor>,
         stride: i64,
         padding: i64,
         output_padding: i64,
         activation: Activation,
     ) -> Self {
-        let out = deconv.ws.size()[1];
+        let out = ws.size()[1];
         self.layers.push(ExactLayer::new(
             Operator::Deconv { stride, padding, output_padding },
-            quantize(&deconv.ws, WEIGHT_BITS),
-            bias_of(&deconv.bs, out),
+            quantize(ws, WEIGHT_BITS),
+            bias_of(bs, out),
             activation,
             1,
         ));
@@ -165,12 +166,81 @@ impl ExactNet {
     }
 }
 
-/// Fixed-point value of `x` (any float) as an integer-valued float64, rounding half to even.
-pub fn to_fixed(x: f64) -> f64 {
-    (x * 2f64.powi(ACT_BITS)).round_ties_even()
+/// A network's layer list with live handles to its (trainable) weights, from which an
+/// [`ExactNet`] is quantized whenever coding needs one (so it always matches current weights).
+#[derive(Debug, Default)]
+pub struct ExactNetSpec {
+    layers: Vec<SpecLayer>,
 }
 
-/// The real value of a fixed-point integer (exact in f32 while |q| < 2^24).
-pub fn from_fixed(q: f64) -> f64 {
-    q / 2f64.powi(ACT_BITS)
+#[derive(Debug)]
+struct SpecLayer {
+    transposed: bool,
+    ws: Tensor,
+    bs: Option<Tensor>,
+    stride: i64,
+    padding: i64,
+    activation: Activation,
+}
+
+impl ExactNetSpec {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn conv(mut self, conv: &nn::Conv2D, stride: i64, padding: i64, activation: Activation) -> Self {
+        self.layers.push(SpecLayer {
+            transposed: false,
+            ws: conv.ws.shallow_clone(),
+            bs: conv.bs.as_ref().map(Tensor::shallow_clone),
+            stride,
+            padding,
+            activation,
+        });
+        self
+    }
+
+    /// A transposed convolution with CompressAI's `deconv` geometry (output padding stride − 1).
+    pub fn deconv(mut self, deconv: &nn::ConvTranspose2D, stride: i64, padding: i64, activation: Activation) -> Self {
+        self.layers.push(SpecLayer {
+            transposed: true,
+            ws: deconv.ws.shallow_clone(),
+            bs: deconv.bs.as_ref().map(Tensor::shallow_clone),
+            stride,
+            padding,
+            activation,
+        });
+        self
+    }
+
+    /// Quantizes the current weights.
+    pub fn build(&self) -> ExactNet {
+        let _guard = tch::no_grad_guard();
+        self.layers.iter().fold(ExactNet::new(), |net, l| {
+            if l.transposed {
+                net.deconv(&l.ws, l.bs.as_ref(), l.stride, l.padding, l.stride - 1, l.activation)
+            } else {
+                net.conv(&l.ws, l.bs.as_ref(), l.stride, l.padding, l.activation)
+            }
+        })
+    }
+}
+
+/// Converts fixed-point network output (integer-valued float64) to the float32 values it
+/// stands for. Exact while |q| < 2^24, which is checked.
+pub fn fixed_to_f32(q: &Tensor) -> Result<Tensor> {
+    let max = if q.numel() == 0 { 0.0 } else { q.abs().max().double_value(&[]) };
+    ensure!(max < 16_777_216.0, "entropy parameters out of range (corrupt stream?)");
+    Ok((q / 2f64.powi(ACT_BITS)).to_kind(Kind::Float))
+}
+
+/// Fixed-point input of an exact network: `round(x · g_c · 2^ACT_BITS)` for a float32 tensor x
+/// (N, C, H, W) and per-channel float64 factors `g` (pass 1.0s for none), computed in float64 on
+/// the CPU (every step is a correctly rounded IEEE operation, so identical everywhere).
+pub fn fixed_input(x: &Tensor, channel_factors: &[f64]) -> Result<Tensor> {
+    let size = x.size();
+    ensure!(size.len() == 4 && size[1] as usize == channel_factors.len(), "fixed_input: channel count mismatch");
+    let g = Tensor::from_slice(channel_factors).view([1, -1, 1, 1]);
+    let v = x.detach().to_device(Device::Cpu).to_kind(Kind::Double) * g * 2f64.powi(ACT_BITS);
+    Ok(v.round())
 }

@@ -104,9 +104,18 @@ pub trait ImageModel: Send {
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor>;
     /// The quantized main latent ŷ that `compress` codes (for tests and analysis).
     fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor>;
-    /// Named intermediate tensors of the coding pass (`y`, `z`, `z_hat`, `scales_hat`,
+    /// The reconstruction x̂ (clamped to [0, 1]) of a quantized main latent as
+    /// [`quantized_latent`](Self::quantized_latent) returns it: what `decompress` outputs.
+    fn synthesize(&self, y_hat: &Tensor, rate: &Rate) -> Result<Tensor>;
+    /// Switches between exact (fixed-point) entropy parameters for coding, the default where a
+    /// model has them, and the float networks (for measuring what exactness costs). Returns
+    /// false when the model has no exact path (its coding always uses the float networks).
+    fn set_exact_entropy_parameters(&mut self, _exact: bool) -> bool {
+        false
+    }
+    /// Named intermediate tensors of the float pass (`y`, `z`, `z_hat`, `scales_hat`,
     /// `means_hat`, `y_hat`, as far as the model has them), with CompressAI's names, for
-    /// analysis and parity checks.
+    /// analysis and parity checks. Unlike coding, this uses the float entropy networks.
     fn inspect(&self, x: &Tensor, rate: &Rate) -> Result<Vec<(&'static str, Tensor)>> {
         Ok(vec![("y_hat", self.quantized_latent(x, rate)?)])
     }

@@ -48,9 +48,14 @@ fn compress_decompress_reproduces_the_quantized_latent() {
         let streams = model.compress(&x, &Rate::Default).unwrap();
         let decoded = model.decompress(&streams, 128, 64, &Rate::Default).unwrap();
         let forward = tch::no_grad(|| model.forward(&x, Quantization::Round, &Rate::Default));
-        let expected = forward.x_hat.clamp(0.0, 1.0);
-        let diff = (&decoded - &expected).abs().max().double_value(&[]);
-        assert!(diff < 1e-5, "{arch:?}: decoded differs from forward by {diff}");
+        // The decoder rebuilds exactly the ŷ the encoder coded (exact entropy parameters), so
+        // its output is g_s of that ŷ, bit for bit.
+        let y_hat = model.quantized_latent(&x, &Rate::Default).unwrap();
+        let expected = model.synthesize(&y_hat, &Rate::Default).unwrap();
+        assert!(decoded.equal(&expected), "{arch:?}: decoded x̂ is not g_s(ŷ)");
+        // And the exact path stays close to the float forward pass.
+        let diff = (&decoded - forward.x_hat.clamp(0.0, 1.0)).abs().mean(Kind::Float).double_value(&[]);
+        assert!(diff < 1e-2, "{arch:?}: exact and float reconstructions differ by {diff} on average");
         // The streams cost what the likelihoods say (tiny streams: allow the coder's flush bytes).
         let bytes = streams.latent.len() + streams.hyper.as_ref().map_or(0, |h| h.len());
         let estimate = forward.total_bits().double_value(&[]) / 8.0;
@@ -70,8 +75,8 @@ fn gained_model_orders_rates_and_codes_fractional_levels() {
         let rate = Rate::Continuous(level);
         let s = model.compress(&x, &rate).unwrap();
         let d = model.decompress(&s, 64, 64, &rate).unwrap();
-        let f = tch::no_grad(|| model.forward(&x, Quantization::Round, &rate));
-        assert!((&d - f.x_hat.clamp(0.0, 1.0)).abs().max().double_value(&[]) < 1e-5);
+        let expected = model.synthesize(&model.quantized_latent(&x, &rate).unwrap(), &rate).unwrap();
+        assert!(d.equal(&expected), "level {level}: decoded x̂ is not g_s(ŷ)");
         sizes.push(s.latent.len());
     }
     assert!(sizes[0] <= sizes[1] && sizes[1] <= sizes[2], "{sizes:?}");
@@ -103,4 +108,27 @@ fn weights_round_trip_through_safetensors_in_f32_and_f16() {
     let garbage = dir.path().join("bad.safetensors");
     std::fs::write(&garbage, b"not a weights file").unwrap();
     assert!(weights::load(&garbage, Device::Cpu).is_err());
+}
+
+#[test]
+fn exact_and_float_entropy_parameters_both_round_trip() {
+    for arch in [Arch::Bmshj2018Hyperprior, Arch::Mbt2018Mean] {
+        let (_vs, mut model) = build(&tiny(arch), 9);
+        let x = smooth_image(64, 128, 10);
+        let exact = model.compress(&x, &Rate::Default).unwrap();
+        assert!(model.set_exact_entropy_parameters(false));
+        let float = model.compress(&x, &Rate::Default).unwrap();
+        let decoded = model.decompress(&float, 64, 128, &Rate::Default).unwrap();
+        assert_eq!(decoded.size(), [1, 3, 64, 128]);
+        // The same hyper-latent; the latent streams differ only through rounding of parameters.
+        assert_eq!(exact.hyper, float.hyper);
+        let (a, b) = (exact.latent.len() as f64, float.latent.len() as f64);
+        assert!((a - b).abs() <= 0.05 * b + 8.0, "{arch:?}: exact {a} B vs float {b} B");
+        // A float-coded stream read with exact parameters is caught, not silently misdecoded
+        // (or decodes identically where the parameters happen to agree).
+        assert!(model.set_exact_entropy_parameters(true));
+        if let Ok(d) = model.decompress(&float, 64, 128, &Rate::Default) {
+            assert!(d.equal(&decoded), "{arch:?}: a mismatched stream decoded to a different image silently");
+        }
+    }
 }

@@ -31,6 +31,13 @@
 //! [`BenchResult::peak_rss_reset`] says whether that worked (if not, the peak may belong to an
 //! earlier model). CompressAI's figure is its Python process's `ru_maxrss` (including importing
 //! torch).
+//!
+//! Allocator: libtorch's CPU tensors come from glibc malloc, which serves the large activations
+//! with fresh `mmap`s and returns them on free, so every layer page-faults its output in again.
+//! On a 2-core machine that is a large share of the time (for neco and CompressAI alike).
+//! `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296`
+//! keeps freed memory for reuse (about 100 MB more peak RSS); it is inherited by the CompressAI
+//! process, and recorded in [`BenchResult::glibc_tunables`].
 
 use anyhow::{bail, ensure, Context, Result};
 use neco::{Codec, EncodeParams};

@@ -350,6 +350,12 @@ impl ImageModel for Elic {
         Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
     }
 
+    fn synthesize(&self, y_hat: &Tensor, rate: &Rate) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let (y_inverse, _) = self.decoder_inverse_gains(rate, y_hat.device())?;
+        Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
+    }
+
     fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let mut checksum = SymbolChecksum::new();

@@ -7,8 +7,10 @@
 //! wrong distributions rarely fails by itself: it keeps producing (garbage) symbols, which is
 //! exactly what this catches.
 //!
-//! Definition (docs/format.md, chunk 6): CRC-32 (IEEE) of the symbols as `i32` little-endian,
-//! 4 bytes each, in coding order over all latents (hyper-latent first), plus the symbol count.
+//! Definition (docs/format.md, chunk 6): CRC-32 (IEEE), in coding order over all latents
+//! (hyper-latent first), of the symbols as `i32` little-endian, 4 bytes each; for each run of
+//! Gaussian-coded symbols it is followed by their table indexes (`u16` LE) and means (`f32` bit
+//! patterns, LE); plus the symbol count.
 
 use anyhow::{bail, ensure, Result};
 use neco_bitstream::varint;
@@ -90,6 +92,20 @@ impl SymbolChecksum {
         }
         self.hasher.update(&bytes);
         self.count += symbols.len() as u64;
+    }
+
+    /// Adds the entropy parameters a run of symbols was coded with: the table index and the
+    /// mean (as its f32 bit pattern) of each symbol. Symbols alone miss a drift that leaves them
+    /// decodable but shifts ŷ = symbol + mean; with these, the digest pins ŷ exactly.
+    pub fn update_parameters(&mut self, indexes: &[u16], means: &[f32]) {
+        let mut bytes = Vec::with_capacity(indexes.len() * 2 + means.len() * 4);
+        for i in indexes {
+            bytes.extend_from_slice(&i.to_le_bytes());
+        }
+        for m in means {
+            bytes.extend_from_slice(&m.to_bits().to_le_bytes());
+        }
+        self.hasher.update(&bytes);
     }
 
     pub fn digest(&self) -> SymbolDigest {

@@ -87,6 +87,7 @@ impl GaussianConditional {
         let mut enc = neco_bitstream::entropy::SymbolEncoder::new();
         enc.encode_indexed(self.tables.tables(), &symbols, &indexes)?;
         checksum.update(&symbols);
+        checksum.update_parameters(&indexes, &means_v);
         Ok((enc.finish(), symbols_to_latent(&symbols, means)))
     }
 
@@ -104,6 +105,7 @@ impl GaussianConditional {
             .decode_indexed(self.tables.tables(), &indexes, &mut symbols)
             .map_err(desync_error)?;
         checksum.update(&symbols);
+        checksum.update_parameters(&indexes, &tensor_to_f32_vec(means)?);
         Ok(symbols_to_latent(&symbols, means))
     }
 }

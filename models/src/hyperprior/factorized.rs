@@ -68,6 +68,10 @@ impl ImageModel for FactorizedPriorModel {
         Ok(vec![("y", y), ("y_hat", self.quantized_latent(x, rate)?)])
     }
 
+    fn synthesize(&self, y_hat: &Tensor, _rate: &Rate) -> Result<Tensor> {
+        Ok(tch::no_grad(|| self.g_s.forward(y_hat).clamp(0.0, 1.0)))
+    }
+
     fn quantized_latent(&self, x: &Tensor, _rate: &Rate) -> Result<Tensor> {
         let y = tch::no_grad(|| self.g_a.forward(x));
         let (_, y_hat) = super::compress_hyper(&self.entropy_bottleneck, &y, &mut SymbolChecksum::new())?;

@@ -4,6 +4,7 @@
 
 use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GainUnit};
 use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
+use crate::exact::{fixed_input, fixed_to_f32, Activation, ExactNetSpec};
 use crate::layers::{conv, deconv};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
 use anyhow::{Context, Result};
@@ -16,6 +17,11 @@ pub struct MeanScaleHyperprior {
     g_s: nn::Sequential,
     h_a: nn::Sequential,
     h_s: nn::Sequential,
+    /// h_s's layers for the exact (fixed-point) evaluation that coding uses.
+    h_s_exact: ExactNetSpec,
+    /// Code with exact entropy parameters (the default); false uses the float h_s, for
+    /// measuring what exactness costs.
+    exact: bool,
     entropy_bottleneck: EntropyBottleneck,
     gaussian_conditional: GaussianConditional,
     /// Gains on y and on z; absent for the fixed-rate (CompressAI-compatible) model.
@@ -41,12 +47,13 @@ impl MeanScaleHyperprior {
             .add_fn(|x| x.leaky_relu())
             .add(conv(&ha / 4, n, n, 5, 2));
         let hs = vs / "h_s";
-        let h_s = nn::seq()
-            .add(deconv(&hs / 0, n, m, 5, 2))
-            .add_fn(|x| x.leaky_relu())
-            .add(deconv(&hs / 2, m, m * 3 / 2, 5, 2))
-            .add_fn(|x| x.leaky_relu())
-            .add(conv(&hs / 4, m * 3 / 2, m * 2, 3, 1));
+        let (d0, d2, c4) =
+            (deconv(&hs / 0, n, m, 5, 2), deconv(&hs / 2, m, m * 3 / 2, 5, 2), conv(&hs / 4, m * 3 / 2, m * 2, 3, 1));
+        let h_s_exact = ExactNetSpec::new()
+            .deconv(&d0, 2, 2, Activation::LeakyRelu)
+            .deconv(&d2, 2, 2, Activation::LeakyRelu)
+            .conv(&c4, 1, 1, Activation::None);
+        let h_s = nn::seq().add(d0).add_fn(|x| x.leaky_relu()).add(d2).add_fn(|x| x.leaky_relu()).add(c4);
         let gains = (rate_levels > 1).then(|| {
             let g = vs / "gain";
             (GainUnit::new(&g, "y", rate_levels, m), GainUnit::new(&g, "z", rate_levels, n))
@@ -56,6 +63,8 @@ impl MeanScaleHyperprior {
             g_s: gdn_synthesis(vs / "g_s", n, m),
             h_a,
             h_s,
+            h_s_exact,
+            exact: true,
             entropy_bottleneck: EntropyBottleneck::new(vs / "entropy_bottleneck", n),
             gaussian_conditional: GaussianConditional::default(),
             gains,
@@ -96,6 +105,24 @@ impl MeanScaleHyperprior {
         let means = parts.pop().expect("two chunks");
         let scales = parts.pop().expect("two chunks");
         (scales, means)
+    }
+
+    /// (scales, means) for coding: from the exact fixed-point h_s (identical on every device,
+    /// thread count and machine), or from the float h_s when exactness is switched off.
+    fn coding_parameters(&self, z_hat: &Tensor, z_inverse: &Tensor, rate: &Rate) -> Result<(Tensor, Tensor)> {
+        if !self.exact {
+            return Ok(self.entropy_parameters(z_hat, z_inverse));
+        }
+        let factors = match &self.gains {
+            Some((_, gz)) => gz.inverse_row_exact(rate)?,
+            None => vec![1.0; z_hat.size()[1] as usize],
+        };
+        let params = self.h_s_exact.build().forward(&fixed_input(z_hat, &factors)?)?;
+        let params = fixed_to_f32(&params)?.to_device(z_hat.device());
+        let mut parts = params.chunk(2, 1);
+        let means = parts.pop().context("two chunks")?;
+        let scales = parts.pop().context("two chunks")?;
+        Ok((scales, means))
     }
 
     fn decoder_inverse_gains(&self, rate: &Rate, device: tch::Device) -> Result<(Tensor, Tensor)> {
@@ -145,7 +172,7 @@ impl ImageModel for MeanScaleHyperprior {
         let l = self.analyse(x, rate)?;
         let mut checksum = SymbolChecksum::new();
         let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, &mut checksum)?;
-        let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
+        let (scales, means) = self.coding_parameters(&z_hat, &l.z_inverse, rate)?;
         let (latent, _) = self.gaussian_conditional.compress(&l.y, &scales, &means, &mut checksum)?;
         Ok(CompressedLatents { hyper: Some(hyper), latent, symbol_checksum: checksum.digest() })
     }
@@ -158,7 +185,7 @@ impl ImageModel for MeanScaleHyperprior {
         let hyper = latents.hyper.as_deref().context("missing hyper-latent stream")?;
         let mut checksum = SymbolChecksum::new();
         let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper, zh, zw, device, &mut checksum)?;
-        let (scales, means) = self.entropy_parameters(&z_hat, &z_inverse);
+        let (scales, means) = self.coding_parameters(&z_hat, &z_inverse, rate)?;
         let y_hat = self.gaussian_conditional.decompress(&latents.latent, &scales, &means, &mut checksum)?;
         latents.symbol_checksum.verify(checksum.digest())?;
         Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
@@ -177,7 +204,18 @@ impl ImageModel for MeanScaleHyperprior {
         let _guard = tch::no_grad_guard();
         let l = self.analyse(x, rate)?;
         let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, &mut SymbolChecksum::new())?;
-        let (_, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
+        let (_, means) = self.coding_parameters(&z_hat, &l.z_inverse, rate)?;
         Ok(crate::entropy::dequantize(&l.y, &means))
+    }
+
+    fn synthesize(&self, y_hat: &Tensor, rate: &Rate) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let (y_inverse, _) = self.decoder_inverse_gains(rate, y_hat.device())?;
+        Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
+    }
+
+    fn set_exact_entropy_parameters(&mut self, exact: bool) -> bool {
+        self.exact = exact;
+        true
     }
 }

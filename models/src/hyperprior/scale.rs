@@ -2,6 +2,7 @@
 
 use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size};
 use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
+use crate::exact::{fixed_input, fixed_to_f32, Activation, ExactNetSpec};
 use crate::layers::conv;
 use crate::layers::deconv;
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
@@ -15,6 +16,9 @@ pub struct ScaleHyperprior {
     g_s: nn::Sequential,
     h_a: nn::Sequential,
     h_s: nn::Sequential,
+    /// h_s's layers for the exact (fixed-point) evaluation that coding uses.
+    h_s_exact: ExactNetSpec,
+    exact: bool,
     entropy_bottleneck: EntropyBottleneck,
     gaussian_conditional: GaussianConditional,
 }
@@ -29,21 +33,39 @@ impl ScaleHyperprior {
             .add_fn(|x| x.relu())
             .add(conv(&ha / 4, n, n, 5, 2));
         let hs = vs / "h_s";
+        let (d0, d2, c4) = (deconv(&hs / 0, n, n, 5, 2), deconv(&hs / 2, n, n, 5, 2), conv(&hs / 4, n, m, 3, 1));
+        let h_s_exact = ExactNetSpec::new()
+            .deconv(&d0, 2, 2, Activation::Relu)
+            .deconv(&d2, 2, 2, Activation::Relu)
+            .conv(&c4, 1, 1, Activation::Relu);
         let h_s = nn::seq()
-            .add(deconv(&hs / 0, n, n, 5, 2))
+            .add(d0)
             .add_fn(|x| x.relu())
-            .add(deconv(&hs / 2, n, n, 5, 2))
+            .add(d2)
             .add_fn(|x| x.relu())
-            .add(conv(&hs / 4, n, m, 3, 1))
+            .add(c4)
             .add_fn(|x| x.relu());
         Self {
             g_a: gdn_analysis(vs / "g_a", n, m),
             g_s: gdn_synthesis(vs / "g_s", n, m),
             h_a,
             h_s,
+            h_s_exact,
+            exact: true,
             entropy_bottleneck: EntropyBottleneck::new(vs / "entropy_bottleneck", n),
             gaussian_conditional: GaussianConditional::default(),
         }
+    }
+
+    /// Scales for coding: the exact fixed-point h_s (see `crate::exact`), or the float one when
+    /// exactness is switched off.
+    fn coding_scales(&self, z_hat: &Tensor) -> Result<Tensor> {
+        if !self.exact {
+            return Ok(self.h_s.forward(z_hat));
+        }
+        let ones = vec![1.0; z_hat.size()[1] as usize];
+        let scales = self.h_s_exact.build().forward(&fixed_input(z_hat, &ones)?)?;
+        Ok(fixed_to_f32(&scales)?.to_device(z_hat.device()))
     }
 
     /// Replaces the Gaussian scale table (CompressAI checkpoints store theirs).
@@ -90,7 +112,7 @@ impl ImageModel for ScaleHyperprior {
         let z = self.h_a.forward(&y.abs());
         let mut checksum = SymbolChecksum::new();
         let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, &z, &mut checksum)?;
-        let scales = self.h_s.forward(&z_hat);
+        let scales = self.coding_scales(&z_hat)?;
         let (latent, _) = self.gaussian_conditional.compress(&y, &scales, &scales.zeros_like(), &mut checksum)?;
         Ok(CompressedLatents { hyper: Some(hyper), latent, symbol_checksum: checksum.digest() })
     }
@@ -102,7 +124,7 @@ impl ImageModel for ScaleHyperprior {
         let hyper = latents.hyper.as_deref().ok_or_else(|| anyhow::anyhow!("missing hyper-latent stream"))?;
         let mut checksum = SymbolChecksum::new();
         let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper, zh, zw, device, &mut checksum)?;
-        let scales = self.h_s.forward(&z_hat);
+        let scales = self.coding_scales(&z_hat)?;
         let y_hat =
             self.gaussian_conditional.decompress(&latents.latent, &scales, &scales.zeros_like(), &mut checksum)?;
         latents.symbol_checksum.verify(checksum.digest())?;
@@ -121,5 +143,14 @@ impl ImageModel for ScaleHyperprior {
 
     fn quantized_latent(&self, x: &Tensor, _rate: &Rate) -> Result<Tensor> {
         Ok(tch::no_grad(|| self.g_a.forward(x).round()))
+    }
+
+    fn synthesize(&self, y_hat: &Tensor, _rate: &Rate) -> Result<Tensor> {
+        Ok(tch::no_grad(|| self.g_s.forward(y_hat).clamp(0.0, 1.0)))
+    }
+
+    fn set_exact_entropy_parameters(&mut self, exact: bool) -> bool {
+        self.exact = exact;
+        true
     }
 }
