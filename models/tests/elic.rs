@@ -341,3 +341,46 @@ fn report_sizes_and_timings() {
     println!("max |decoded - forward| = {:e}", max_diff(&d, &f.x_hat.clamp(0.0, 1.0)));
     println!("threads: {}", tch::get_num_threads());
 }
+
+/// Per-part CPU profile of the full-size model (run with `--ignored --nocapture`; set
+/// NECO_ELIC_PROFILE=1 for the per-part lines).
+#[test]
+#[ignore]
+fn profile_full_size() {
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let mut model = Elic::new(&vs.root(), &ElicConfig::new(128, 192, 1));
+    // A random g_a gives latents near zero; scale its last layer so that coding has work to do.
+    tch::no_grad(|| {
+        let mut w = vs.variables()["g_a.6.weight"].shallow_clone();
+        let _ = w.g_mul_scalar_(20.0);
+    });
+    model.update_tables().unwrap();
+    let x = smooth_image(512, 768, 1);
+    let y = model.inspect(&x, &Rate::Default).unwrap().into_iter().find(|(n, _)| *n == "y").unwrap().1;
+    println!("y std {:.3}", y.std(true).double_value(&[]));
+    for round in 0..2 {
+        let t = std::time::Instant::now();
+        let _f = tch::no_grad(|| model.forward(&x, Quantization::Round, &Rate::Default));
+        println!("[{round}] forward: {:.3} s", t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        let s = model.compress(&x, &Rate::Default).unwrap();
+        println!("[{round}] compress: {:.3} s ({} + {} bytes)", t.elapsed().as_secs_f64(), s.latent.len(), s.hyper.as_ref().unwrap().len());
+        let t = std::time::Instant::now();
+        let _d = model.decompress(&s, 512, 768, &Rate::Default).unwrap();
+        println!("[{round}] decompress: {:.3} s", t.elapsed().as_secs_f64());
+    }
+    let cfg = ModelConfig { arch: Arch::Mbt2018Mean, n: 128, m: 192, rate_levels: 1 };
+    let (_vs2, mbt) = build_config(&cfg, 0);
+    for round in 0..2 {
+        let t = std::time::Instant::now();
+        let _f = tch::no_grad(|| mbt.forward(&x, Quantization::Round, &Rate::Default));
+        println!("[{round}] mbt forward: {:.3} s", t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        let s = mbt.compress(&x, &Rate::Default).unwrap();
+        println!("[{round}] mbt compress: {:.3} s", t.elapsed().as_secs_f64());
+        let t = std::time::Instant::now();
+        let _d = mbt.decompress(&s, 512, 768, &Rate::Default).unwrap();
+        println!("[{round}] mbt decompress: {:.3} s", t.elapsed().as_secs_f64());
+    }
+}

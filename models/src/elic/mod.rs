@@ -109,6 +109,13 @@ struct Latents {
     z_inverse: Tensor,
 }
 
+pub(crate) fn lap(label: &str, t: &mut std::time::Instant) {
+    if std::env::var_os("NECO_ELIC_PROFILE").is_some() {
+        eprintln!("  {label}: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    }
+    *t = std::time::Instant::now();
+}
+
 impl Elic {
     /// Builds the variables under `vs`. Panics on a config that fails
     /// [`ElicConfig::validate`] ([`ElicConfig::new`] always passes); see [`Elic::try_new`].
@@ -213,19 +220,28 @@ impl Elic {
         let board = Checkerboard::new(h, w, hyper.device());
         let ys = y.map(|y| y.split_with_sizes(self.config.groups.as_slice(), 1));
         let mut decoded: Vec<Tensor> = Vec::with_capacity(self.slices.len());
+        let mut t = std::time::Instant::now();
         for (k, slice) in self.slices.iter().enumerate() {
             let y_k = ys.as_ref().map(|ys| &ys[k]);
             let channel = slice.channel_context(&decoded);
+            lap(&format!("slice {k} cc"), &mut t);
             let zeros = slice.no_spatial_context(hyper);
             let (scales, means) = slice.parameters(hyper, channel.as_ref(), &zeros);
+            lap(&format!("slice {k} agg A"), &mut t);
             let anchors = code_step(&self.gaussian_conditional, coder, y_k, &scales, &means, &board.anchor, checksum)?;
+            lap(&format!("slice {k} code A"), &mut t);
             let spatial = slice.spatial_context(&anchors, &board);
+            lap(&format!("slice {k} spatial"), &mut t);
             let (scales, means) = slice.parameters(hyper, channel.as_ref(), &spatial);
+            lap(&format!("slice {k} agg N"), &mut t);
             let non_anchors =
                 code_step(&self.gaussian_conditional, coder, y_k, &scales, &means, &board.non_anchor, checksum)?;
             decoded.push(anchors.where_self(&board.anchor, &non_anchors));
+            lap(&format!("slice {k} code N"), &mut t);
         }
-        Ok(Tensor::cat(&decoded, 1))
+        let r = Tensor::cat(&decoded, 1);
+        lap("cat", &mut t);
+        Ok(r)
     }
 
     /// Decodes ŷ (1, M, h, w), gained domain, from the streams of a padded `height × width`
@@ -244,8 +260,11 @@ impl Elic {
         let (_, z_inverse) = self.decoder_inverse_gains(rate, device)?;
         let hyper_stream = latents.hyper.as_deref().context("missing hyper-latent stream")?;
         let mut checksum = SymbolChecksum::new();
+        let mut t = std::time::Instant::now();
         let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper_stream, zh, zw, device, &mut checksum)?;
+        lap("decode z", &mut t);
         let hyper = self.hyper_parameters(&z_hat, &z_inverse);
+        lap("h_s", &mut t);
         let mut coder = Coder::Decode(SymbolDecoder::new(&latents.latent)?);
         let y_hat = self.code_latent(&mut coder, None, &hyper, &mut checksum)?;
         latents.symbol_checksum.verify(checksum.digest())?;
@@ -269,9 +288,13 @@ impl Elic {
     ) -> Result<(Latents, Vec<u8>, Tensor)> {
         let (b, _, _, _) = x.size4()?;
         ensure!(b == 1, "compress codes one image at a time, got a batch of {b}");
+        let mut t = std::time::Instant::now();
         let l = self.analyse(x, rate)?;
+        lap("g_a+h_a", &mut t);
         let (hyper_stream, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, checksum)?;
+        lap("code z", &mut t);
         let hyper = self.hyper_parameters(&z_hat, &l.z_inverse);
+        lap("h_s", &mut t);
         Ok((l, hyper_stream, hyper))
     }
 }
@@ -290,9 +313,12 @@ impl ImageModel for Elic {
     }
 
     fn forward(&self, x: &Tensor, mode: Quantization, rate: &Rate) -> ForwardOutput {
+        let mut t = std::time::Instant::now();
         let l = self.analyse(x, rate).expect("rate selection is valid");
+        lap("fwd g_a+h_a", &mut t);
         let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&l.z, mode);
         let hyper = self.hyper_parameters(&z_hat, &l.z_inverse);
+        lap("fwd eb+h_s", &mut t);
         let (_, _, h, w) = l.y.size4().expect("y is B×M×h×w");
         let board = Checkerboard::new(h, w, l.y.device());
         let ys = l.y.split_with_sizes(self.config.groups.as_slice(), 1);
@@ -312,13 +338,13 @@ impl ImageModel for Elic {
             let (scales, means) = (pick(&scales_a, &scales_n), pick(&means_a, &means_n));
             likelihoods.push(self.gaussian_conditional.likelihood(&pick(&noisy_a, &noisy_n), &scales, &means));
             decoded.push(pick(&y_hat_a, &y_hat_n));
+            lap("fwd slice", &mut t);
         }
         let y_hat = Tensor::cat(&decoded, 1);
         let y_likelihoods = Tensor::cat(&likelihoods, 1);
-        ForwardOutput {
-            x_hat: self.g_s.forward(&(y_hat * &l.y_inverse)),
-            likelihoods: vec![y_likelihoods, z_likelihoods],
-        }
+        let x_hat = self.g_s.forward(&(y_hat * &l.y_inverse));
+        lap("fwd g_s", &mut t);
+        ForwardOutput { x_hat, likelihoods: vec![y_likelihoods, z_likelihoods] }
     }
 
     fn bottleneck(&self) -> &EntropyBottleneck {
@@ -345,9 +371,12 @@ impl ImageModel for Elic {
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let y_hat = self.decompress_latent(latents, height, width, rate)?;
+        let mut t = std::time::Instant::now();
         let device = y_hat.device();
         let (y_inverse, _) = self.decoder_inverse_gains(rate, device)?;
-        Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
+        let r = self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0);
+        lap("g_s", &mut t);
+        Ok(r)
     }
 
     fn synthesize(&self, y_hat: &Tensor, rate: &Rate) -> Result<Tensor> {
