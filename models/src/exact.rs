@@ -244,3 +244,55 @@ pub fn fixed_input(x: &Tensor, channel_factors: &[f64]) -> Result<Tensor> {
     let v = x.detach().to_device(Device::Cpu).to_kind(Kind::Double) * g * 2f64.powi(ACT_BITS);
     Ok(v.round())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The float64 reference of a quantized net: the same convolutions on the quantized
+    /// weights, without flooring (so it differs from the exact result by under a unit per layer).
+    fn reference(x: &Tensor, layers: &[(Tensor, Tensor, i64, Activation)]) -> Tensor {
+        let mut x = x / 2f64.powi(ACT_BITS);
+        for (w, b, padding, activation) in layers {
+            let w = quantize(w, WEIGHT_BITS) / 2f64.powi(WEIGHT_BITS);
+            let b = quantize(b, ACT_BITS + WEIGHT_BITS) / 2f64.powi(ACT_BITS + WEIGHT_BITS);
+            x = x.conv2d(&w, Some(&b), [1, 1], [*padding, *padding], [1, 1], 1);
+            x = match activation {
+                Activation::None => x,
+                Activation::Relu => x.relu(),
+                Activation::LeakyRelu => x.where_self(&x.ge(0.0), &(&x * LEAKY_NUMERATOR / LEAKY_DENOMINATOR)),
+            };
+        }
+        x * 2f64.powi(ACT_BITS)
+    }
+
+    /// ELIC's context geometry: 5×5 convolutions with padding 2 and ReLU (channel and spatial
+    /// context), and 1×1 convolutions with LeakyReLU on gathered positions (aggregation).
+    #[test]
+    fn same_padded_and_pointwise_convolutions_match_the_float_reference() {
+        tch::manual_seed(1);
+        let opts = (Kind::Float, Device::Cpu);
+        let layers = vec![
+            (Tensor::randn([6, 3, 5, 5], opts) * 0.2, Tensor::randn([6], opts) * 0.1, 2, Activation::Relu),
+            (Tensor::randn([4, 6, 5, 5], opts) * 0.2, Tensor::randn([4], opts) * 0.1, 2, Activation::None),
+            (Tensor::randn([5, 4, 1, 1], opts) * 0.5, Tensor::randn([5], opts) * 0.1, 0, Activation::LeakyRelu),
+            (Tensor::randn([2, 5, 1, 1], opts) * 0.5, Tensor::randn([2], opts) * 0.1, 0, Activation::None),
+        ];
+        let net = layers.iter().fold(ExactNet::new(), |net, (w, b, p, a)| net.conv(w, Some(b), 1, *p, *a));
+        let x = fixed_input(&(Tensor::randn([1, 3, 7, 9], opts) * 3.0).round(), &[1.0; 3]).unwrap();
+        let out = net.forward(&x).unwrap();
+        assert_eq!(out.size(), [1, 2, 7, 9]);
+        assert!(out.equal(&out.round()), "fixed-point output is not integral");
+        let err = (&out - reference(&x, &layers)).abs().max().double_value(&[]);
+        assert!(err < 64.0, "exact net is {err} units of 2^-{ACT_BITS} from the float reference");
+        // Pointwise layers on gathered positions give exactly the full-resolution values there.
+        let pointwise = layers[2..].iter().fold(ExactNet::new(), |net, (w, b, p, a)| net.conv(w, Some(b), 1, *p, *a));
+        let inner = layers[..2].iter().fold(ExactNet::new(), |net, (w, b, p, a)| net.conv(w, Some(b), 1, *p, *a));
+        let mid = inner.forward(&x).unwrap();
+        let index = Tensor::from_slice(&[0i64, 5, 17, 62]);
+        let gathered = pointwise.forward(&mid.flatten(2, 3).index_select(2, &index).unsqueeze(2)).unwrap();
+        assert!(gathered.squeeze_dim(2).equal(&out.flatten(2, 3).index_select(2, &index)));
+        // Inputs beyond the exact range are refused, not silently rounded.
+        assert!(net.forward(&(x.ones_like() * 1e15)).is_err());
+    }
+}

@@ -102,6 +102,16 @@ pub trait ImageModel: Send {
     /// Decodes to the padded reconstruction (1, 3, H, W), clamped to [0, 1]. `height` and
     /// `width` are the padded image size.
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor>;
+    /// Codes each image of a padded batch (B, 3, H, W) into its own streams.
+    fn compress_batch(&self, x: &Tensor, rate: &Rate) -> Result<Vec<CompressedLatents>> {
+        (0..x.size()[0]).map(|i| self.compress(&x.narrow(0, i, 1), rate)).collect()
+    }
+    /// Decodes several images of the same padded size into one batch (B, 3, H, W).
+    fn decompress_batch(&self, latents: &[CompressedLatents], height: i64, width: i64, rate: &Rate) -> Result<Tensor> {
+        anyhow::ensure!(!latents.is_empty(), "nothing to decode");
+        let images = latents.iter().map(|l| self.decompress(l, height, width, rate)).collect::<Result<Vec<_>>>()?;
+        Ok(Tensor::cat(&images, 0))
+    }
     /// The quantized main latent ŷ that `compress` codes (for tests and analysis).
     fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor>;
     /// The reconstruction x̂ (clamped to [0, 1]) of a quantized main latent as

@@ -1,6 +1,7 @@
 //! The ELIC-style model end to end on tiny random models: forward in every quantization mode,
-//! compress → decompress reproducing the Round forward and ŷ exactly, rates that match the
-//! likelihoods, contexts that matter, gained levels and weights that save and reload.
+//! compress → decompress reproducing ŷ and g_s(ŷ) exactly (exact entropy parameters) and close
+//! to the Round forward, exact and float coding paths, rates that match the likelihoods,
+//! contexts that matter, gained levels and weights that save and reload.
 
 use neco_models::elic::{Elic, ElicConfig};
 use neco_models::{weights, Arch, CompressedLatents, ImageModel, ModelConfig, Quantization, Rate};
@@ -30,6 +31,22 @@ fn build(cfg: &ElicConfig, seed: i64) -> (nn::VarStore, Elic) {
     (vs, model)
 }
 
+/// A random g_a gives latents far below one quantization step, which code to nothing: scale its
+/// last layer so that the latent stream has real symbols in it.
+fn enliven(vs: &nn::VarStore) {
+    tch::no_grad(|| {
+        let _ = vs.variables()["g_a.6.weight"].shallow_clone().g_mul_scalar_(LATENT_GAIN);
+    });
+}
+
+const LATENT_GAIN: f64 = 10.0;
+
+fn build_lively(cfg: &ElicConfig, seed: i64) -> (nn::VarStore, Elic) {
+    let (vs, model) = build(cfg, seed);
+    enliven(&vs);
+    (vs, model)
+}
+
 fn build_config(cfg: &ModelConfig, seed: i64) -> (nn::VarStore, Box<dyn ImageModel>) {
     tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
@@ -40,6 +57,17 @@ fn build_config(cfg: &ModelConfig, seed: i64) -> (nn::VarStore, Box<dyn ImageMod
 
 fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
+}
+
+fn mean_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().mean(Kind::Float).double_value(&[])
+}
+
+/// ŷ = symbol + μ with μ from the exact networks, a multiple of 2^-10 (ACT_BITS): so ŷ·2^10 is
+/// an integer, and ŷ's fixed-point value in the context networks is exact.
+fn assert_fixed_point(y_hat: &Tensor) {
+    let scaled = y_hat.to_kind(Kind::Double) * 1024.0;
+    assert!(scaled.equal(&scaled.round()), "ŷ is not a multiple of 2^-10");
 }
 
 #[test]
@@ -146,21 +174,27 @@ fn forward_trains_every_context_network() {
 }
 
 #[test]
-fn compress_decompress_reproduces_forward_and_the_quantized_latent() {
+fn compress_decompress_reproduces_the_quantized_latent() {
     for (h, w, seed) in [(64, 128, 3), (128, 64, 4), (64, 64, 5)] {
-        let (_vs, model) = build(&tiny(1), seed);
+        let (_vs, model) = build_lively(&tiny(1), seed);
         let x = smooth_image(h, w, seed + 10);
         let streams = model.compress(&x, &Rate::Default).unwrap();
         let decoded = model.decompress(&streams, h, w, &Rate::Default).unwrap();
-        let forward = tch::no_grad(|| model.forward(&x, Quantization::Round, &Rate::Default));
-        let diff = max_diff(&decoded, &forward.x_hat.clamp(0.0, 1.0));
-        assert!(diff < 1e-5, "{h}x{w}: decoded differs from forward by {diff}");
         let y_hat = model.quantized_latent(&x, &Rate::Default).unwrap();
         assert_eq!(y_hat.size(), [1, M, h / 16, w / 16]);
+        assert_fixed_point(&y_hat);
         let decoded_latent = model.decompress_latent(&streams, h, w, &Rate::Default).unwrap();
         assert!(y_hat.equal(&decoded_latent), "{h}x{w}: decoded ŷ differs from quantized_latent");
-        // ŷ is integral around the means: the latent stream is not trivially empty.
+        // The decoder's output is g_s of exactly the ŷ the encoder coded.
+        let expected = model.synthesize(&y_hat, &Rate::Default).unwrap();
+        assert!(decoded.equal(&expected), "{h}x{w}: decoded x̂ is not g_s(ŷ)");
+        // And the exact path stays close to the float forward pass.
+        let forward = tch::no_grad(|| model.forward(&x, Quantization::Round, &Rate::Default));
+        let diff = mean_diff(&decoded, &forward.x_hat.clamp(0.0, 1.0));
+        assert!(diff < 1e-2, "{h}x{w}: exact and float reconstructions differ by {diff} on average");
+        // The latent stream is not trivially empty.
         assert!(y_hat.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+        assert!(streams.latent.len() > 100, "{h}x{w}: only {} latent bytes", streams.latent.len());
         // The streams cost what the likelihoods say.
         let bytes = streams.latent.len() + streams.hyper.as_ref().map_or(0, |s| s.len());
         let estimate = forward.total_bits().double_value(&[]) / 8.0;
@@ -168,6 +202,40 @@ fn compress_decompress_reproduces_forward_and_the_quantized_latent() {
             (bytes as f64) < estimate * 1.05 + 16.0 && (bytes as f64) > estimate * 0.95 - 1.0,
             "{h}x{w}: {bytes} B vs {estimate:.1} B estimated"
         );
+    }
+}
+
+#[test]
+fn exact_and_float_entropy_parameters_both_round_trip() {
+    for (levels, rate) in [(1, Rate::Default), (3, Rate::Continuous(1.25))] {
+        let (_vs, mut model) = build_lively(&tiny(levels), 16);
+        let x = smooth_image(64, 128, 17);
+        let exact = model.compress(&x, &rate).unwrap();
+        let exact_decoded = model.decompress(&exact, 64, 128, &rate).unwrap();
+        assert!(model.set_exact_entropy_parameters(false));
+        let float = model.compress(&x, &rate).unwrap();
+        let decoded = model.decompress(&float, 64, 128, &rate).unwrap();
+        let y_hat = model.quantized_latent(&x, &rate).unwrap();
+        assert!(y_hat.equal(&model.decompress_latent(&float, 64, 128, &rate).unwrap()));
+        assert!(decoded.equal(&model.synthesize(&y_hat, &rate).unwrap()), "levels {levels}: float path");
+        // The float coding path computes what the Round forward computes.
+        let forward = tch::no_grad(|| model.forward(&x, Quantization::Round, &rate));
+        let diff = max_diff(&decoded, &forward.x_hat.clamp(0.0, 1.0));
+        assert!(diff < 1e-5, "levels {levels}: float-coded output differs from forward by {diff}");
+        // The same hyper-latent; the latent streams differ only through rounding of parameters.
+        assert_eq!(exact.hyper, float.hyper);
+        assert_ne!(exact.latent, float.latent, "levels {levels}: the exact path did not change anything");
+        let (a, b) = (exact.latent.len() as f64, float.latent.len() as f64);
+        println!("levels {levels}: exact {a} B, float {b} B");
+        assert!((a - b).abs() <= 0.03 * b + 8.0, "levels {levels}: exact {a} B vs float {b} B");
+        let diff = mean_diff(&exact_decoded, &decoded);
+        assert!(diff < 1e-2, "levels {levels}: exact and float decodes differ by {diff} on average");
+        // A float-coded stream read with exact parameters is caught, not silently misdecoded.
+        assert!(model.set_exact_entropy_parameters(true));
+        if let Ok(d) = model.decompress(&float, 64, 128, &rate) {
+            assert!(d.equal(&decoded), "levels {levels}: a mismatched stream decoded to a different image silently");
+        }
+        assert!(model.decompress(&exact, 64, 128, &rate).unwrap().equal(&exact_decoded));
     }
 }
 
@@ -263,7 +331,7 @@ fn channel_context_acts_on_later_slices_only() {
 
 #[test]
 fn gained_model_codes_fractional_levels() {
-    let (_vs, model) = build(&tiny(4), 12);
+    let (_vs, model) = build_lively(&tiny(4), 12);
     assert_eq!(model.rate_levels(), 4);
     let x = smooth_image(64, 64, 13);
     let mut sizes = vec![];
@@ -271,10 +339,12 @@ fn gained_model_codes_fractional_levels() {
         let rate = Rate::Continuous(level);
         let s = model.compress(&x, &rate).unwrap();
         let d = model.decompress(&s, 64, 64, &rate).unwrap();
+        let y_hat = model.quantized_latent(&x, &rate).unwrap();
+        assert!(y_hat.equal(&model.decompress_latent(&s, 64, 64, &rate).unwrap()));
+        assert!(d.equal(&model.synthesize(&y_hat, &rate).unwrap()), "level {level}: decoded x̂ is not g_s(ŷ)");
         let f = tch::no_grad(|| model.forward(&x, Quantization::Round, &rate));
-        let diff = max_diff(&d, &f.x_hat.clamp(0.0, 1.0));
-        assert!(diff < 1e-5, "level {level}: decoded differs from forward by {diff}");
-        assert!(model.quantized_latent(&x, &rate).unwrap().equal(&model.decompress_latent(&s, 64, 64, &rate).unwrap()));
+        let diff = mean_diff(&d, &f.x_hat.clamp(0.0, 1.0));
+        assert!(diff < 1e-2, "level {level}: exact and float reconstructions differ by {diff} on average");
         sizes.push(s.latent.len());
     }
     assert!(sizes[0] <= sizes[1] && sizes[1] <= sizes[3], "{sizes:?}");
@@ -287,6 +357,7 @@ fn weights_round_trip_through_safetensors() {
     for (levels, storage) in [(1, Kind::Float), (3, Kind::Half)] {
         let cfg = ModelConfig { arch: Arch::Elic, n: N, m: M, rate_levels: levels };
         let (vs, mut model) = build_config(&cfg, 14);
+        enliven(&vs);
         weights::round_to_storage(&vs, storage);
         model.update_tables().unwrap();
         let path = dir.path().join(format!("elic{levels}.safetensors"));
@@ -342,8 +413,9 @@ fn report_sizes_and_timings() {
     println!("threads: {}", tch::get_num_threads());
 }
 
-/// Per-part CPU profile of the full-size model (run with `--ignored --nocapture`; set
-/// NECO_ELIC_PROFILE=1 for the per-part lines).
+/// Warm CPU timings of the full-size model with exact and float entropy parameters, next to
+/// mbt2018-mean of the same widths (run with `--ignored --nocapture`). The first call in a
+/// process also pays libtorch's one-off set-up, so each is timed more than once.
 #[test]
 #[ignore]
 fn profile_full_size() {
@@ -353,19 +425,27 @@ fn profile_full_size() {
     // A random g_a gives latents near zero; scale its last layer so that coding has work to do.
     tch::no_grad(|| {
         let mut w = vs.variables()["g_a.6.weight"].shallow_clone();
-        let _ = w.g_mul_scalar_(20.0);
+        let _ = w.g_mul_scalar_(2.0 * LATENT_GAIN);
     });
     model.update_tables().unwrap();
     let x = smooth_image(512, 768, 1);
-    let y = model.inspect(&x, &Rate::Default).unwrap().into_iter().find(|(n, _)| *n == "y").unwrap().1;
-    println!("y std {:.3}", y.std(true).double_value(&[]));
-    for round in 0..2 {
+    let y = model.quantized_latent(&x, &Rate::Default).unwrap();
+    println!("y_hat std {:.3}", y.std(true).double_value(&[]));
+    for round in 0..3 {
+        let exact = round < 2;
+        model.set_exact_entropy_parameters(exact);
+        println!("exact: {exact}");
         let t = std::time::Instant::now();
         let _f = tch::no_grad(|| model.forward(&x, Quantization::Round, &Rate::Default));
         println!("[{round}] forward: {:.3} s", t.elapsed().as_secs_f64());
         let t = std::time::Instant::now();
         let s = model.compress(&x, &Rate::Default).unwrap();
-        println!("[{round}] compress: {:.3} s ({} + {} bytes)", t.elapsed().as_secs_f64(), s.latent.len(), s.hyper.as_ref().unwrap().len());
+        println!(
+            "[{round}] compress: {:.3} s ({} + {} bytes)",
+            t.elapsed().as_secs_f64(),
+            s.latent.len(),
+            s.hyper.as_ref().unwrap().len()
+        );
         let t = std::time::Instant::now();
         let _d = model.decompress(&s, 512, 768, &Rate::Default).unwrap();
         println!("[{round}] decompress: {:.3} s", t.elapsed().as_secs_f64());

@@ -132,3 +132,16 @@ fn exact_and_float_entropy_parameters_both_round_trip() {
         }
     }
 }
+
+#[test]
+fn batches_code_like_single_images() {
+    let (_vs, model) = build(&tiny(Arch::Mbt2018Mean), 11);
+    let batch = Tensor::cat(&[smooth_image(64, 64, 12), smooth_image(64, 64, 13)], 0);
+    let streams = model.compress_batch(&batch, &Rate::Default).unwrap();
+    assert_eq!(streams.len(), 2);
+    assert_eq!(streams[1], model.compress(&batch.narrow(0, 1, 1), &Rate::Default).unwrap());
+    let decoded = model.decompress_batch(&streams, 64, 64, &Rate::Default).unwrap();
+    assert_eq!(decoded.size(), [2, 3, 64, 64]);
+    let single = model.decompress(&streams[0], 64, 64, &Rate::Default).unwrap();
+    assert!(decoded.narrow(0, 0, 1).equal(&single));
+}

@@ -13,12 +13,13 @@ const K1: f64 = 0.01;
 const K2: f64 = 0.03;
 
 /// The normalized 1-D Gaussian window, shaped (C, 1, 1, WINDOW) for a depthwise convolution.
+/// Computed in float32 with the same tensor operations as pytorch-msssim's `_fspecial_gauss_1d`,
+/// then cast to the input's precision as it does.
 fn window(channels: i64, like: &Tensor) -> Tensor {
-    let half = WINDOW / 2;
-    let g: Vec<f64> = (0..WINDOW).map(|i| (-(((i - half) * (i - half)) as f64) / (2.0 * SIGMA * SIGMA)).exp()).collect();
-    let sum: f64 = g.iter().sum();
-    let g: Vec<f32> = g.iter().map(|v| (v / sum) as f32).collect();
-    Tensor::from_slice(&g).to_device(like.device()).to_kind(like.kind()).view([1, 1, 1, WINDOW]).repeat([channels, 1, 1, 1])
+    let coords = Tensor::arange(WINDOW, (tch::Kind::Float, tch::Device::Cpu)) - (WINDOW / 2) as f64;
+    let g = (coords.square().neg() / (2.0 * SIGMA * SIGMA)).exp();
+    let g = &g / g.sum(tch::Kind::Float);
+    g.to_kind(like.kind()).to_device(like.device()).view([1, 1, 1, WINDOW]).repeat([channels, 1, 1, 1])
 }
 
 /// pytorch-msssim's `gaussian_filter`: valid convolution along each spatial axis that is at least
@@ -68,6 +69,8 @@ pub fn ms_ssim(x: &Tensor, y: &Tensor, data_range: f64) -> Tensor {
             terms.push(ssim.relu());
         }
     }
-    let weights = Tensor::from_slice(&WEIGHTS).to_kind(x.kind()).to_device(x.device()).view([-1, 1, 1]);
+    // pytorch-msssim holds the weights as float32 and casts them to the input's precision.
+    let weights_f32: Vec<f32> = WEIGHTS.iter().map(|&w| w as f32).collect();
+    let weights = Tensor::from_slice(&weights_f32).to_kind(x.kind()).to_device(x.device()).view([-1, 1, 1]);
     Tensor::stack(&terms, 0).pow(&weights).prod_dim_int(0, false, x.kind()).mean_dim(1, false, x.kind())
 }

@@ -14,8 +14,16 @@
 //!   hyper parameters (2M, `h_s`'s output) ‖ channel context (2·g_k, absent for k = 0) ‖
 //!   spatial context (2·g_k), widths `in → 2·in/3 → in/3 → 2·g_k`, split into (scales, means).
 //!
-//! Anchors are coded first (spatial context zero), then non-anchors, each as one parallel step.
-//! `forward` runs the same two steps, so a Round forward reproduces the decoder exactly.
+//! Anchors are coded first (spatial context zero), then non-anchors, each as one parallel step;
+//! the aggregation, being pointwise, is evaluated only at the positions of its step.
+//!
+//! Coding (`compress`, `decompress`, `decompress_latent`, `quantized_latent`) evaluates `h_s`
+//! and all the context and aggregation networks in exact fixed point (`crate::exact`), so a
+//! decoder on any device, thread count or machine rebuilds every scale index and mean bit for
+//! bit. `forward` (training) uses the float networks in the same two steps, so a Round forward
+//! is close to, but no longer bit-identical with, what the decoder produces: that is
+//! `synthesize(quantized_latent)`. `set_exact_entropy_parameters(false)` codes with the float
+//! networks instead, for measuring what exactness costs.
 //!
 //! Variable names follow CompressAI's conventions: `g_a`, `g_s`, `h_a`, `h_s`,
 //! `entropy_bottleneck`, `cc_transforms.{k}.{0,2,4}`, `context_prediction.{k}`,
@@ -26,11 +34,12 @@
 mod context;
 
 use crate::entropy::{quantize, EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
+use crate::exact::{fixed_input, Activation, ExactNetSpec};
 use crate::hyperprior::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GainUnit};
 use crate::layers::{conv, deconv};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
 use anyhow::{ensure, Context, Result};
-use context::{code_step, keep, Checkerboard, Coder, SliceModel};
+use context::{code_step, Checkerboard, Coder, ExactNets, FloatNets, SliceModel, SliceNets};
 use neco_bitstream::entropy::{SymbolDecoder, SymbolEncoder};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -91,6 +100,10 @@ pub struct Elic {
     g_s: nn::Sequential,
     h_a: nn::Sequential,
     h_s: nn::Sequential,
+    /// h_s's layers for the exact (fixed-point) evaluation that coding uses.
+    h_s_exact: ExactNetSpec,
+    /// Code with exact entropy parameters (the default); false uses the float networks.
+    exact: bool,
     entropy_bottleneck: EntropyBottleneck,
     gaussian_conditional: GaussianConditional,
     slices: Vec<SliceModel>,
@@ -107,13 +120,6 @@ struct Latents {
     y_inverse: Tensor,
     z: Tensor,
     z_inverse: Tensor,
-}
-
-pub(crate) fn lap(label: &str, t: &mut std::time::Instant) {
-    if std::env::var_os("NECO_ELIC_PROFILE").is_some() {
-        eprintln!("  {label}: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
-    }
-    *t = std::time::Instant::now();
 }
 
 impl Elic {
@@ -134,12 +140,13 @@ impl Elic {
             .add_fn(|x| x.leaky_relu())
             .add(conv(&ha / 4, n, n, 5, 2));
         let hs = vs / "h_s";
-        let h_s = nn::seq()
-            .add(deconv(&hs / 0, n, m, 5, 2))
-            .add_fn(|x| x.leaky_relu())
-            .add(deconv(&hs / 2, m, m * 3 / 2, 5, 2))
-            .add_fn(|x| x.leaky_relu())
-            .add(conv(&hs / 4, m * 3 / 2, m * 2, 3, 1));
+        let (d0, d2, c4) =
+            (deconv(&hs / 0, n, m, 5, 2), deconv(&hs / 2, m, m * 3 / 2, 5, 2), conv(&hs / 4, m * 3 / 2, m * 2, 3, 1));
+        let h_s_exact = ExactNetSpec::new()
+            .deconv(&d0, 2, 2, Activation::LeakyRelu)
+            .deconv(&d2, 2, 2, Activation::LeakyRelu)
+            .conv(&c4, 1, 1, Activation::None);
+        let h_s = nn::seq().add(d0).add_fn(|x| x.leaky_relu()).add(d2).add_fn(|x| x.leaky_relu()).add(c4);
         let mut previous = 0;
         let mut slices = Vec::with_capacity(config.groups.len());
         for (k, &g) in config.groups.iter().enumerate() {
@@ -156,6 +163,8 @@ impl Elic {
             g_s: gdn_synthesis(vs / "g_s", n, m),
             h_a,
             h_s,
+            h_s_exact,
+            exact: true,
             entropy_bottleneck: EntropyBottleneck::new(vs / "entropy_bottleneck", n),
             gaussian_conditional: GaussianConditional::default(),
             slices,
@@ -206,42 +215,74 @@ impl Elic {
         })
     }
 
+    /// The hyper parameters for coding, in the domain of `nets`: float (the float h_s), or
+    /// fixed point from the exact h_s (with z's inverse gains computed exactly).
+    fn coding_hyper(&self, z_hat: &Tensor, z_inverse: &Tensor, rate: &Rate) -> Result<Tensor> {
+        if !self.exact {
+            return Ok(self.hyper_parameters(z_hat, z_inverse));
+        }
+        let factors = match &self.gains {
+            Some((_, gz)) => gz.inverse_row_exact(rate)?,
+            None => vec![1.0; z_hat.size()[1] as usize],
+        };
+        self.h_s_exact.build().forward(&fixed_input(z_hat, &factors)?)
+    }
+
+    /// The context and aggregation networks coding uses.
+    fn coding_nets(&self) -> Box<dyn SliceNets + '_> {
+        if self.exact {
+            Box::new(ExactNets::build(&self.slices))
+        } else {
+            Box::new(FloatNets(&self.slices))
+        }
+    }
+
     /// Codes (encoding: `y` given) or decodes ŷ slice by slice, anchors then non-anchors, each
-    /// step in parallel. Returns the full ŷ (1, M, h, w), identical on both sides. The symbols go
-    /// into `checksum` in coding order.
+    /// step in parallel. `hyper` is [`coding_hyper`](Self::coding_hyper)'s output. Returns the
+    /// full ŷ (1, M, h, w) on `device`, identical on both sides. The symbols go into `checksum`
+    /// in coding order.
     fn code_latent(
         &self,
         coder: &mut Coder,
         y: Option<&Tensor>,
         hyper: &Tensor,
+        device: tch::Device,
         checksum: &mut SymbolChecksum,
     ) -> Result<Tensor> {
+        let nets = self.coding_nets();
         let (_, _, h, w) = hyper.size4()?;
-        let board = Checkerboard::new(h, w, hyper.device());
+        let board = Checkerboard::new(h, w);
+        let hyper_anchors = board.gather(hyper, true);
+        let hyper_non_anchors = board.gather(hyper, false);
         let ys = y.map(|y| y.split_with_sizes(self.config.groups.as_slice(), 1));
         let mut decoded: Vec<Tensor> = Vec::with_capacity(self.slices.len());
-        let mut t = std::time::Instant::now();
+        let mut decoded_domain: Vec<Tensor> = Vec::with_capacity(self.slices.len());
         for (k, slice) in self.slices.iter().enumerate() {
-            let y_k = ys.as_ref().map(|ys| &ys[k]);
-            let channel = slice.channel_context(&decoded);
-            lap(&format!("slice {k} cc"), &mut t);
-            let zeros = slice.no_spatial_context(hyper);
-            let (scales, means) = slice.parameters(hyper, channel.as_ref(), &zeros);
-            lap(&format!("slice {k} agg A"), &mut t);
-            let anchors = code_step(&self.gaussian_conditional, coder, y_k, &scales, &means, &board.anchor, checksum)?;
-            lap(&format!("slice {k} code A"), &mut t);
-            let spatial = slice.spatial_context(&anchors, &board);
-            lap(&format!("slice {k} spatial"), &mut t);
-            let (scales, means) = slice.parameters(hyper, channel.as_ref(), &spatial);
-            lap(&format!("slice {k} agg N"), &mut t);
+            let y_k = |anchors: bool| ys.as_ref().map(|ys| board.gather(&ys[k], anchors));
+            let channel = nets.channel_context(k, &decoded_domain)?;
+            let with_channel = |hyper: &Tensor, anchors: bool| {
+                let mut parts = vec![hyper.shallow_clone()];
+                parts.extend(channel.as_ref().map(|c| board.gather(c, anchors)));
+                parts
+            };
+            // Anchors: no spatial context.
+            let mut parts = with_channel(&hyper_anchors, true);
+            let (_, _, _, p) = hyper_anchors.size4()?;
+            parts.push(Tensor::zeros([1, 2 * slice.channels, 1, p], (hyper.kind(), hyper.device())));
+            let (scales, means) = nets.parameters(k, &Tensor::cat(&parts, 1), device)?;
+            let anchors = code_step(&self.gaussian_conditional, coder, y_k(true).as_ref(), &scales, &means, checksum)?;
+            // Non-anchors: spatial context from the decoded anchors.
+            let spatial = nets.spatial_context(k, &nets.domain(&board.scatter_anchors(&anchors))?)?;
+            let mut parts = with_channel(&hyper_non_anchors, false);
+            parts.push(board.gather(&spatial, false));
+            let (scales, means) = nets.parameters(k, &Tensor::cat(&parts, 1), device)?;
             let non_anchors =
-                code_step(&self.gaussian_conditional, coder, y_k, &scales, &means, &board.non_anchor, checksum)?;
-            decoded.push(anchors.where_self(&board.anchor, &non_anchors));
-            lap(&format!("slice {k} code N"), &mut t);
+                code_step(&self.gaussian_conditional, coder, y_k(false).as_ref(), &scales, &means, checksum)?;
+            let y_hat = board.scatter(&anchors, &non_anchors);
+            decoded_domain.push(nets.domain(&y_hat)?);
+            decoded.push(y_hat);
         }
-        let r = Tensor::cat(&decoded, 1);
-        lap("cat", &mut t);
-        Ok(r)
+        Ok(Tensor::cat(&decoded, 1))
     }
 
     /// Decodes ŷ (1, M, h, w), gained domain, from the streams of a padded `height × width`
@@ -260,13 +301,10 @@ impl Elic {
         let (_, z_inverse) = self.decoder_inverse_gains(rate, device)?;
         let hyper_stream = latents.hyper.as_deref().context("missing hyper-latent stream")?;
         let mut checksum = SymbolChecksum::new();
-        let mut t = std::time::Instant::now();
         let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper_stream, zh, zw, device, &mut checksum)?;
-        lap("decode z", &mut t);
-        let hyper = self.hyper_parameters(&z_hat, &z_inverse);
-        lap("h_s", &mut t);
+        let hyper = self.coding_hyper(&z_hat, &z_inverse, rate)?;
         let mut coder = Coder::Decode(SymbolDecoder::new(&latents.latent)?);
-        let y_hat = self.code_latent(&mut coder, None, &hyper, &mut checksum)?;
+        let y_hat = self.code_latent(&mut coder, None, &hyper, device, &mut checksum)?;
         latents.symbol_checksum.verify(checksum.digest())?;
         Ok(y_hat)
     }
@@ -274,7 +312,7 @@ impl Elic {
     /// Encodes y and returns the stream and ŷ.
     fn encode_latent(&self, y: &Tensor, hyper: &Tensor, checksum: &mut SymbolChecksum) -> Result<(Vec<u8>, Tensor)> {
         let mut coder = Coder::Encode(SymbolEncoder::new());
-        let y_hat = self.code_latent(&mut coder, Some(y), hyper, checksum)?;
+        let y_hat = self.code_latent(&mut coder, Some(y), hyper, y.device(), checksum)?;
         let Coder::Encode(enc) = coder else { unreachable!("the coder stays an encoder") };
         Ok((enc.finish(), y_hat))
     }
@@ -288,13 +326,9 @@ impl Elic {
     ) -> Result<(Latents, Vec<u8>, Tensor)> {
         let (b, _, _, _) = x.size4()?;
         ensure!(b == 1, "compress codes one image at a time, got a batch of {b}");
-        let mut t = std::time::Instant::now();
         let l = self.analyse(x, rate)?;
-        lap("g_a+h_a", &mut t);
         let (hyper_stream, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, checksum)?;
-        lap("code z", &mut t);
-        let hyper = self.hyper_parameters(&z_hat, &l.z_inverse);
-        lap("h_s", &mut t);
+        let hyper = self.coding_hyper(&z_hat, &l.z_inverse, rate)?;
         Ok((l, hyper_stream, hyper))
     }
 }
@@ -313,38 +347,49 @@ impl ImageModel for Elic {
     }
 
     fn forward(&self, x: &Tensor, mode: Quantization, rate: &Rate) -> ForwardOutput {
-        let mut t = std::time::Instant::now();
         let l = self.analyse(x, rate).expect("rate selection is valid");
-        lap("fwd g_a+h_a", &mut t);
         let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&l.z, mode);
         let hyper = self.hyper_parameters(&z_hat, &l.z_inverse);
-        lap("fwd eb+h_s", &mut t);
         let (_, _, h, w) = l.y.size4().expect("y is B×M×h×w");
-        let board = Checkerboard::new(h, w, l.y.device());
+        let board = Checkerboard::new(h, w);
+        let hyper_anchors = board.gather(&hyper, true);
+        let hyper_non_anchors = board.gather(&hyper, false);
         let ys = l.y.split_with_sizes(self.config.groups.as_slice(), 1);
         let mut decoded: Vec<Tensor> = Vec::with_capacity(self.slices.len());
         let mut likelihoods = Vec::with_capacity(self.slices.len());
         for (slice, y_k) in self.slices.iter().zip(&ys) {
             let channel = slice.channel_context(&decoded);
+            let with_channel = |hyper: &Tensor, anchors: bool| {
+                let mut parts = vec![hyper.shallow_clone()];
+                parts.extend(channel.as_ref().map(|c| board.gather(c, anchors)));
+                parts
+            };
             // Anchors: no spatial context.
-            let zeros = slice.no_spatial_context(y_k);
-            let (scales_a, means_a) = slice.parameters(&hyper, channel.as_ref(), &zeros);
-            let (noisy_a, y_hat_a) = quantize(y_k, mode, &means_a);
+            let mut parts = with_channel(&hyper_anchors, true);
+            let (b, _, _, p) = hyper_anchors.size4().expect("B×C×1×P");
+            parts.push(Tensor::zeros([b, 2 * slice.channels, 1, p], (hyper.kind(), hyper.device())));
+            let (scales_a, means_a) = slice.parameters(&Tensor::cat(&parts, 1));
+            let (noisy_a, y_hat_a) = quantize(&board.gather(y_k, true), mode, &means_a);
             // Non-anchors: spatial context from the anchors' decoder-side ŷ.
-            let spatial = slice.spatial_context(&keep(&y_hat_a, &board.anchor), &board);
-            let (scales_n, means_n) = slice.parameters(&hyper, channel.as_ref(), &spatial);
-            let (noisy_n, y_hat_n) = quantize(y_k, mode, &means_n);
-            let pick = |a: &Tensor, n: &Tensor| a.where_self(&board.anchor, n);
-            let (scales, means) = (pick(&scales_a, &scales_n), pick(&means_a, &means_n));
-            likelihoods.push(self.gaussian_conditional.likelihood(&pick(&noisy_a, &noisy_n), &scales, &means));
-            decoded.push(pick(&y_hat_a, &y_hat_n));
-            lap("fwd slice", &mut t);
+            let spatial = slice.spatial_context(&board.scatter_anchors(&y_hat_a));
+            let mut parts = with_channel(&hyper_non_anchors, false);
+            parts.push(board.gather(&spatial, false));
+            let (scales_n, means_n) = slice.parameters(&Tensor::cat(&parts, 1));
+            let (noisy_n, y_hat_n) = quantize(&board.gather(y_k, false), mode, &means_n);
+            let likelihood = |noisy: &Tensor, scales: &Tensor, means: &Tensor| {
+                self.gaussian_conditional.likelihood(noisy, scales, means)
+            };
+            likelihoods.push(
+                board.scatter(&likelihood(&noisy_a, &scales_a, &means_a), &likelihood(&noisy_n, &scales_n, &means_n)),
+            );
+            decoded.push(board.scatter(&y_hat_a, &y_hat_n));
         }
         let y_hat = Tensor::cat(&decoded, 1);
         let y_likelihoods = Tensor::cat(&likelihoods, 1);
-        let x_hat = self.g_s.forward(&(y_hat * &l.y_inverse));
-        lap("fwd g_s", &mut t);
-        ForwardOutput { x_hat, likelihoods: vec![y_likelihoods, z_likelihoods] }
+        ForwardOutput {
+            x_hat: self.g_s.forward(&(y_hat * &l.y_inverse)),
+            likelihoods: vec![y_likelihoods, z_likelihoods],
+        }
     }
 
     fn bottleneck(&self) -> &EntropyBottleneck {
@@ -371,12 +416,9 @@ impl ImageModel for Elic {
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let y_hat = self.decompress_latent(latents, height, width, rate)?;
-        let mut t = std::time::Instant::now();
         let device = y_hat.device();
         let (y_inverse, _) = self.decoder_inverse_gains(rate, device)?;
-        let r = self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0);
-        lap("g_s", &mut t);
-        Ok(r)
+        Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
     }
 
     fn synthesize(&self, y_hat: &Tensor, rate: &Rate) -> Result<Tensor> {
@@ -390,5 +432,10 @@ impl ImageModel for Elic {
         let mut checksum = SymbolChecksum::new();
         let (l, _, hyper) = self.analyse_for_coding(x, rate, &mut checksum)?;
         Ok(self.encode_latent(&l.y, &hyper, &mut checksum)?.1)
+    }
+
+    fn set_exact_entropy_parameters(&mut self, exact: bool) -> bool {
+        self.exact = exact;
+        true
     }
 }
