@@ -66,7 +66,19 @@ enum Command {
 }
 
 fn main() {
-    if let Err(err) = run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => err.exit(), // --help, --version: print and exit 0
+        Err(err) => {
+            // Usage errors get the same one-line form as every other error, with a pointer to
+            // --help instead of clap's multi-line usage block.
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("neco: error: {first} (see neco --help)");
+            std::process::exit(2);
+        }
+    };
+    if let Err(err) = run(cli) {
         // One line: the error and its causes, most general first.
         eprintln!("neco: error: {}", codec_cmd::one_line(&err));
         std::process::exit(1);

@@ -104,3 +104,16 @@ fn absurd_dimensions_are_refused_before_allocating() {
     assert!(!o.status.success() && err.contains("larger than this decoder accepts"), "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn usage_errors_are_one_line() {
+    for args in [&["encode", "a.png", "b.neco", "--quality", "0"][..], &["frobnicate"][..], &["encode"][..]] {
+        let o = neco(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("neco: error: "), "{err}");
+    }
+    let o = neco(&["--help"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("encode"));
+}
