@@ -82,7 +82,9 @@ impl ModelConfig {
             Arch::Bmshj2018Factorized => Box::new(FactorizedPriorModel::new(vs, self.n, self.m)),
             Arch::Bmshj2018Hyperprior => Box::new(ScaleHyperprior::new(vs, self.n, self.m)),
             Arch::Mbt2018Mean => Box::new(MeanScaleHyperprior::new(vs, self.n, self.m, self.rate_levels)),
-            Arch::Elic => Box::new(crate::elic::Elic::new(vs, &crate::elic::ElicConfig::new(self.n, self.m, self.rate_levels))),
+            Arch::Elic => {
+                Box::new(crate::elic::Elic::new(vs, &crate::elic::ElicConfig::new(self.n, self.m, self.rate_levels)))
+            }
         })
     }
 

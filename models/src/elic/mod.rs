@@ -35,14 +35,15 @@ mod context;
 
 use crate::entropy::{quantize, EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
 use crate::exact::{fixed_input, Activation, ExactNetSpec};
-use crate::hyperprior::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GainUnit};
+use crate::hyperprior::gain::{self, GainedLatents, LatentGains};
+use crate::hyperprior::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size};
 use crate::layers::{conv, deconv};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
 use anyhow::{ensure, Context, Result};
 use context::{code_step, Checkerboard, Coder, ExactNets, FloatNets, SliceModel, SliceNets};
 use neco_bitstream::entropy::{SymbolDecoder, SymbolEncoder};
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 /// The widths of an ELIC model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,18 +109,7 @@ pub struct Elic {
     gaussian_conditional: GaussianConditional,
     slices: Vec<SliceModel>,
     /// Gains on y and on z; absent for a fixed-rate model.
-    gains: Option<(GainUnit, GainUnit)>,
-}
-
-/// (gain, inverse gain) of one latent, shaped for broadcasting.
-type GainPair = (Tensor, Tensor);
-
-/// The latents of one pass.
-struct Latents {
-    y: Tensor,
-    y_inverse: Tensor,
-    z: Tensor,
-    z_inverse: Tensor,
+    gains: Option<LatentGains>,
 }
 
 impl Elic {
@@ -153,10 +143,7 @@ impl Elic {
             slices.push(SliceModel::new(vs, k, m, previous, g, config.context_width));
             previous += g;
         }
-        let gains = (config.rate_levels > 1).then(|| {
-            let g = vs / "gain";
-            (GainUnit::new(&g, "y", config.rate_levels, m), GainUnit::new(&g, "z", config.rate_levels, n))
-        });
+        let gains = LatentGains::new(vs, config.rate_levels, m, n);
         Ok(Self {
             config: config.clone(),
             g_a: gdn_analysis(vs / "g_a", n, m),
@@ -180,39 +167,14 @@ impl Elic {
         self.gaussian_conditional = gaussian;
     }
 
-    fn gains(&self, rate: &Rate) -> Result<Option<(GainPair, GainPair)>> {
-        match &self.gains {
-            None => Ok(None),
-            Some((gy, gz)) => Ok(Some((gy.select(rate)?, gz.select(rate)?))),
-        }
-    }
-
     /// y (gained), its inverse gain, z (gained) and its inverse gain.
-    fn analyse(&self, x: &Tensor, rate: &Rate) -> Result<Latents> {
-        let y = self.g_a.forward(x);
-        let gains = self.gains(rate)?;
-        let (y, y_inverse) = match &gains {
-            Some(((g, ig), _)) => (&y * g, ig.shallow_clone()),
-            None => (y.shallow_clone(), y.ones_like()),
-        };
-        let z = self.h_a.forward(&y);
-        let (z, z_inverse) = match &gains {
-            Some((_, (g, ig))) => (&z * g, ig.shallow_clone()),
-            None => (z.shallow_clone(), z.ones_like()),
-        };
-        Ok(Latents { y, y_inverse, z, z_inverse })
+    fn analyse(&self, x: &Tensor, rate: &Rate) -> Result<GainedLatents> {
+        gain::analyse(self.gains.as_ref(), &self.g_a, &self.h_a, x, rate)
     }
 
     /// The hyper parameters (B, 2M, h, w) from ẑ (gained domain) and z's inverse gain.
     fn hyper_parameters(&self, z_hat: &Tensor, z_inverse: &Tensor) -> Tensor {
         self.h_s.forward(&(z_hat * z_inverse))
-    }
-
-    fn decoder_inverse_gains(&self, rate: &Rate, device: tch::Device) -> Result<(Tensor, Tensor)> {
-        Ok(match self.gains(rate)? {
-            Some(((_, yi), (_, zi))) => (yi, zi),
-            None => (Tensor::ones([1], (Kind::Float, device)), Tensor::ones([1], (Kind::Float, device))),
-        })
     }
 
     /// The hyper parameters for coding, in the domain of `nets`: float (the float h_s), or
@@ -221,10 +183,7 @@ impl Elic {
         if !self.exact {
             return Ok(self.hyper_parameters(z_hat, z_inverse));
         }
-        let factors = match &self.gains {
-            Some((_, gz)) => gz.inverse_row_exact(rate)?,
-            None => vec![1.0; z_hat.size()[1] as usize],
-        };
+        let factors = gain::exact_z_factors(self.gains.as_ref(), rate, z_hat.size()[1] as usize)?;
         self.h_s_exact.build().forward(&fixed_input(z_hat, &factors)?)
     }
 
@@ -298,7 +257,7 @@ impl Elic {
         let _guard = tch::no_grad_guard();
         let (zh, zw) = latent_size(height, width, self.stride(), 64)?;
         let device = self.entropy_bottleneck.medians().device();
-        let (_, z_inverse) = self.decoder_inverse_gains(rate, device)?;
+        let (_, z_inverse) = gain::inverse_gains(self.gains.as_ref(), rate, device)?;
         let hyper_stream = latents.hyper.as_deref().context("missing hyper-latent stream")?;
         let mut checksum = SymbolChecksum::new();
         let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper_stream, zh, zw, device, &mut checksum)?;
@@ -323,7 +282,7 @@ impl Elic {
         x: &Tensor,
         rate: &Rate,
         checksum: &mut SymbolChecksum,
-    ) -> Result<(Latents, Vec<u8>, Tensor)> {
+    ) -> Result<(GainedLatents, Vec<u8>, Tensor)> {
         let (b, _, _, _) = x.size4()?;
         ensure!(b == 1, "compress codes one image at a time, got a batch of {b}");
         let l = self.analyse(x, rate)?;
@@ -343,7 +302,7 @@ impl ImageModel for Elic {
     }
 
     fn rate_levels(&self) -> usize {
-        self.gains.as_ref().map_or(1, |(g, _)| g.levels() as usize)
+        gain::rate_levels(self.gains.as_ref())
     }
 
     fn forward(&self, x: &Tensor, mode: Quantization, rate: &Rate) -> ForwardOutput {
@@ -417,13 +376,13 @@ impl ImageModel for Elic {
         let _guard = tch::no_grad_guard();
         let y_hat = self.decompress_latent(latents, height, width, rate)?;
         let device = y_hat.device();
-        let (y_inverse, _) = self.decoder_inverse_gains(rate, device)?;
+        let (y_inverse, _) = gain::inverse_gains(self.gains.as_ref(), rate, device)?;
         Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
     }
 
     fn synthesize(&self, y_hat: &Tensor, rate: &Rate) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let (y_inverse, _) = self.decoder_inverse_gains(rate, y_hat.device())?;
+        let (y_inverse, _) = gain::inverse_gains(self.gains.as_ref(), rate, y_hat.device())?;
         Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
     }
 

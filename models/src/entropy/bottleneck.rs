@@ -155,7 +155,12 @@ impl EntropyBottleneck {
         if let Some(t) = extra.get(&format!("{prefix}{TABLES_KEY}")) {
             let bytes: Vec<u8> = Vec::try_from(&t.to_kind(Kind::Uint8).view([-1]))?;
             let tables = IndexedTables::from_bytes(&bytes).context("stored entropy bottleneck tables")?;
-            ensure!(tables.len() as i64 == self.channels, "stored tables cover {} channels, not {}", tables.len(), self.channels);
+            ensure!(
+                tables.len() as i64 == self.channels,
+                "stored tables cover {} channels, not {}",
+                tables.len(),
+                self.channels
+            );
             self.prior = Some(FactorizedPrior::from_tables(tables)?);
             return Ok(true);
         }

@@ -46,7 +46,10 @@ impl GainUnit {
                     self.inverse.index_select(0, &idx).abs().view([b, c, 1, 1]),
                 ))
             }
-            Rate::Default => Ok((self.row(&self.gain, (self.levels - 1) as f64)?, self.row(&self.inverse, (self.levels - 1) as f64)?)),
+            Rate::Default => Ok((
+                self.row(&self.gain, (self.levels - 1) as f64)?,
+                self.row(&self.inverse, (self.levels - 1) as f64)?,
+            )),
             Rate::Continuous(level) => Ok((self.row(&self.gain, *level)?, self.row(&self.inverse, *level)?)),
         }
     }
@@ -82,9 +85,13 @@ impl GainUnit {
             Rate::Levels(_) => anyhow::bail!("coding runs at one rate level, not per-element levels"),
         };
         ensure!(level.is_finite() && (0.0..=top).contains(&level), "rate level {level} outside 0..={top}");
-        let table: Vec<f32> = Vec::try_from(&self.inverse.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]))?;
+        let table: Vec<f32> = Vec::try_from(
+            &self.inverse.detach().to_device(tch::Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]),
+        )?;
         let c = self.inverse.size()[1] as usize;
-        let row = |k: i64| -> Vec<f64> { table[k as usize * c..(k as usize + 1) * c].iter().map(|v| f64::from(v.abs())).collect() };
+        let row = |k: i64| -> Vec<f64> {
+            table[k as usize * c..(k as usize + 1) * c].iter().map(|v| f64::from(v.abs())).collect()
+        };
         if self.levels == 1 {
             return Ok(row(0));
         }
@@ -92,5 +99,71 @@ impl GainUnit {
         let t = level - lower as f64;
         let (a, b) = (row(lower), row(lower + 1));
         Ok(a.iter().zip(&b).map(|(&a, &b)| exp(ln(a) * (1.0 - t) + ln(b) * t)).collect())
+    }
+}
+
+/// The gain units of a variable-rate hyperprior model: one on y (M channels), one on z
+/// (N channels). Models hold `Option<LatentGains>`; `None` is a fixed-rate model.
+#[derive(Debug)]
+pub struct LatentGains {
+    y: GainUnit,
+    z: GainUnit,
+}
+
+/// One pass's gained latents and the inverse gains that undo them.
+pub struct GainedLatents {
+    pub y: Tensor,
+    pub y_inverse: Tensor,
+    pub z: Tensor,
+    pub z_inverse: Tensor,
+}
+
+impl LatentGains {
+    /// Variables `gain.y`, `gain.y_inv`, `gain.z`, `gain.z_inv`; `None` when `levels <= 1`.
+    pub fn new(vs: &nn::Path, levels: i64, m: i64, n: i64) -> Option<Self> {
+        let g = vs / "gain";
+        (levels > 1).then(|| Self { y: GainUnit::new(&g, "y", levels, m), z: GainUnit::new(&g, "z", levels, n) })
+    }
+}
+
+/// Number of rate levels of a model with these gains.
+pub fn rate_levels(gains: Option<&LatentGains>) -> usize {
+    gains.map_or(1, |g| g.y.levels() as usize)
+}
+
+/// Runs the analysis `g_a` and hyper-analysis `h_a` with the gains of `rate` applied: y·g goes
+/// to quantization and to h_a, z·g to quantization.
+pub fn analyse(
+    gains: Option<&LatentGains>,
+    g_a: &impl nn::Module,
+    h_a: &impl nn::Module,
+    x: &Tensor,
+    rate: &Rate,
+) -> Result<GainedLatents> {
+    let y = g_a.forward(x);
+    let Some(gains) = gains else {
+        let z = h_a.forward(&y);
+        return Ok(GainedLatents { y_inverse: y.ones_like(), z_inverse: z.ones_like(), y, z });
+    };
+    let ((gy, iy), (gz, iz)) = (gains.y.select(rate)?, gains.z.select(rate)?);
+    let y = y * gy;
+    let z = h_a.forward(&y) * gz;
+    Ok(GainedLatents { y, y_inverse: iy, z, z_inverse: iz })
+}
+
+/// The decoder's inverse gains (for ŷ, for ẑ); ones for a fixed-rate model.
+pub fn inverse_gains(gains: Option<&LatentGains>, rate: &Rate, device: tch::Device) -> Result<(Tensor, Tensor)> {
+    Ok(match gains {
+        Some(g) => (g.y.select(rate)?.1, g.z.select(rate)?.1),
+        None => (Tensor::ones([1], (Kind::Float, device)), Tensor::ones([1], (Kind::Float, device))),
+    })
+}
+
+/// ẑ's inverse gains in float64, computed deterministically (for the exact entropy-parameter
+/// path); ones for a fixed-rate model.
+pub fn exact_z_factors(gains: Option<&LatentGains>, rate: &Rate, channels: usize) -> Result<Vec<f64>> {
+    match gains {
+        Some(g) => g.z.inverse_row_exact(rate),
+        None => Ok(vec![1.0; channels]),
     }
 }

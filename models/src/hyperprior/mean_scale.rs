@@ -2,14 +2,15 @@
 //! (Minnen et al. 2018 without the autoregressive context), optionally with gain units for
 //! continuous variable rate.
 
-use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GainUnit};
+use super::gain::{self, GainedLatents, LatentGains};
+use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size};
 use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
 use crate::exact::{fixed_input, fixed_to_f32, Activation, ExactNetSpec};
 use crate::layers::{conv, deconv};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
 use anyhow::{Context, Result};
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 #[derive(Debug)]
 pub struct MeanScaleHyperprior {
@@ -25,15 +26,7 @@ pub struct MeanScaleHyperprior {
     entropy_bottleneck: EntropyBottleneck,
     gaussian_conditional: GaussianConditional,
     /// Gains on y and on z; absent for the fixed-rate (CompressAI-compatible) model.
-    gains: Option<(GainUnit, GainUnit)>,
-}
-
-/// The latents of one pass, shared by forward, compress and the tests.
-struct Latents {
-    y: Tensor,
-    y_inverse: Tensor,
-    z: Tensor,
-    z_inverse: Tensor,
+    gains: Option<LatentGains>,
 }
 
 impl MeanScaleHyperprior {
@@ -54,10 +47,7 @@ impl MeanScaleHyperprior {
             .deconv(&d2, 2, 2, Activation::LeakyRelu)
             .conv(&c4, 1, 1, Activation::None);
         let h_s = nn::seq().add(d0).add_fn(|x| x.leaky_relu()).add(d2).add_fn(|x| x.leaky_relu()).add(c4);
-        let gains = (rate_levels > 1).then(|| {
-            let g = vs / "gain";
-            (GainUnit::new(&g, "y", rate_levels, m), GainUnit::new(&g, "z", rate_levels, n))
-        });
+        let gains = LatentGains::new(vs, rate_levels, m, n);
         Self {
             g_a: gdn_analysis(vs / "g_a", n, m),
             g_s: gdn_synthesis(vs / "g_s", n, m),
@@ -75,27 +65,9 @@ impl MeanScaleHyperprior {
         self.gaussian_conditional = gaussian;
     }
 
-    fn gains(&self, rate: &Rate) -> Result<Option<((Tensor, Tensor), (Tensor, Tensor))>> {
-        match &self.gains {
-            None => Ok(None),
-            Some((gy, gz)) => Ok(Some((gy.select(rate)?, gz.select(rate)?))),
-        }
-    }
-
     /// y (gained), its inverse gain, z (gained) and its inverse gain.
-    fn analyse(&self, x: &Tensor, rate: &Rate) -> Result<Latents> {
-        let y = self.g_a.forward(x);
-        let gains = self.gains(rate)?;
-        let (y, y_inverse) = match &gains {
-            Some(((g, ig), _)) => (&y * g, ig.shallow_clone()),
-            None => (y.shallow_clone(), y.ones_like()),
-        };
-        let z = self.h_a.forward(&y);
-        let (z, z_inverse) = match &gains {
-            Some((_, (g, ig))) => (&z * g, ig.shallow_clone()),
-            None => (z.shallow_clone(), z.ones_like()),
-        };
-        Ok(Latents { y, y_inverse, z, z_inverse })
+    fn analyse(&self, x: &Tensor, rate: &Rate) -> Result<GainedLatents> {
+        gain::analyse(self.gains.as_ref(), &self.g_a, &self.h_a, x, rate)
     }
 
     /// (scales, means) of y from ẑ (gained domain) and z's inverse gain.
@@ -113,23 +85,13 @@ impl MeanScaleHyperprior {
         if !self.exact {
             return Ok(self.entropy_parameters(z_hat, z_inverse));
         }
-        let factors = match &self.gains {
-            Some((_, gz)) => gz.inverse_row_exact(rate)?,
-            None => vec![1.0; z_hat.size()[1] as usize],
-        };
+        let factors = gain::exact_z_factors(self.gains.as_ref(), rate, z_hat.size()[1] as usize)?;
         let params = self.h_s_exact.build().forward(&fixed_input(z_hat, &factors)?)?;
         let params = fixed_to_f32(&params)?.to_device(z_hat.device());
         let mut parts = params.chunk(2, 1);
         let means = parts.pop().context("two chunks")?;
         let scales = parts.pop().context("two chunks")?;
         Ok((scales, means))
-    }
-
-    fn decoder_inverse_gains(&self, rate: &Rate, device: tch::Device) -> Result<(Tensor, Tensor)> {
-        Ok(match self.gains(rate)? {
-            Some(((_, yi), (_, zi))) => (yi, zi),
-            None => (Tensor::ones([1], (Kind::Float, device)), Tensor::ones([1], (Kind::Float, device))),
-        })
     }
 }
 
@@ -143,7 +105,7 @@ impl ImageModel for MeanScaleHyperprior {
     }
 
     fn rate_levels(&self) -> usize {
-        self.gains.as_ref().map_or(1, |(g, _)| g.levels() as usize)
+        gain::rate_levels(self.gains.as_ref())
     }
 
     fn forward(&self, x: &Tensor, mode: Quantization, rate: &Rate) -> ForwardOutput {
@@ -151,7 +113,10 @@ impl ImageModel for MeanScaleHyperprior {
         let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&l.z, mode);
         let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
         let (y_hat, y_likelihoods) = self.gaussian_conditional.forward(&l.y, &scales, &means, mode);
-        ForwardOutput { x_hat: self.g_s.forward(&(y_hat * &l.y_inverse)), likelihoods: vec![y_likelihoods, z_likelihoods] }
+        ForwardOutput {
+            x_hat: self.g_s.forward(&(y_hat * &l.y_inverse)),
+            likelihoods: vec![y_likelihoods, z_likelihoods],
+        }
     }
 
     fn bottleneck(&self) -> &EntropyBottleneck {
@@ -181,7 +146,7 @@ impl ImageModel for MeanScaleHyperprior {
         let _guard = tch::no_grad_guard();
         let (zh, zw) = latent_size(height, width, self.stride(), 64)?;
         let device = self.entropy_bottleneck.medians().device();
-        let (y_inverse, z_inverse) = self.decoder_inverse_gains(rate, device)?;
+        let (y_inverse, z_inverse) = gain::inverse_gains(self.gains.as_ref(), rate, device)?;
         let hyper = latents.hyper.as_deref().context("missing hyper-latent stream")?;
         let mut checksum = SymbolChecksum::new();
         let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper, zh, zw, device, &mut checksum)?;
@@ -197,7 +162,14 @@ impl ImageModel for MeanScaleHyperprior {
         let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, &mut SymbolChecksum::new())?;
         let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
         let y_hat = crate::entropy::dequantize(&l.y, &means);
-        Ok(vec![("y", l.y), ("z", l.z), ("z_hat", z_hat), ("scales_hat", scales), ("means_hat", means), ("y_hat", y_hat)])
+        Ok(vec![
+            ("y", l.y),
+            ("z", l.z),
+            ("z_hat", z_hat),
+            ("scales_hat", scales),
+            ("means_hat", means),
+            ("y_hat", y_hat),
+        ])
     }
 
     fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor> {
@@ -210,7 +182,7 @@ impl ImageModel for MeanScaleHyperprior {
 
     fn synthesize(&self, y_hat: &Tensor, rate: &Rate) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let (y_inverse, _) = self.decoder_inverse_gains(rate, y_hat.device())?;
+        let (y_inverse, _) = gain::inverse_gains(self.gains.as_ref(), rate, y_hat.device())?;
         Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
     }
 

@@ -2,12 +2,12 @@
 //! hyperprior models, with CompressAI's layer layout and variable names.
 
 mod factorized;
-mod gain;
+pub(crate) mod gain;
 mod mean_scale;
 mod scale;
 
 pub use factorized::FactorizedPriorModel;
-pub use gain::GainUnit;
+pub use gain::{GainUnit, GainedLatents, LatentGains};
 pub use mean_scale::MeanScaleHyperprior;
 pub use scale::ScaleHyperprior;
 
