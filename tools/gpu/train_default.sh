@@ -7,6 +7,10 @@
 #   .gpu/train/        ../shared/datasets/train re-encoded as JPEG (BSDS500 as shipped, CID22 q90)
 #                      so it fits the device tool's 64 MiB transfer limit
 # Then on the device: tools/gpu/train_default.sh MINUTES [extra neco-train flags...]
+# To continue from the shipped weights rather than start fresh (the GPU budget per session is
+# short, so runs add up): tools/gpu/train_default.sh 9 --init weights/hyperprior.safetensors
+# (add --lr 1e-4 --warmup 0 for a gentler continuation). weights.safetensors and log.jsonl come
+# back in $OUT; the 84 MB checkpoint stays on the machine (over the 16 MB return limit).
 set -euo pipefail
 MINUTES=${1:-8}
 shift || true
