@@ -25,10 +25,13 @@ fi
 
 # --- 1. Debian packages ---------------------------------------------------------------------
 # clang/libclang-dev: bindgen (ffmpeg-sys-next); the libav*-dev packages: FFmpeg 5.1 for
-# ffmpeg-next 9; ffmpeg: the CLI used by tests and tools; build-essential: C++ for torch-sys.
+# ffmpeg-next 9; ffmpeg: the CLI used by tests and tools; build-essential: C++ for torch-sys;
+# libjpeg-turbo-progs, webp, libavif-bin, libjxl-tools: the cjpeg/cwebp/avifenc/cjxl CLIs that
+# `neco anchors` runs (HEVC goes through ffmpeg's libx265).
 PKGS=(build-essential clang libclang-dev pkg-config
       libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
-      libavfilter-dev libavdevice-dev libswresample-dev ffmpeg)
+      libavfilter-dev libavdevice-dev libswresample-dev ffmpeg
+      libjpeg-turbo-progs webp libavif-bin libjxl-tools chromium)
 if ! command -v python3 >/dev/null 2>&1; then
   PKGS+=(python3 python3-venv)
 elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then

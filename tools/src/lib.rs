@@ -1,7 +1,9 @@
 //! neco's research tools: training, BD-rate, MS-SSIM (evaluation, benchmarks, plots and anchors
 //! build on these).
+pub mod anchors;
 pub mod bd_rate;
 pub mod eval;
 pub mod bench;
 pub mod msssim;
+pub mod report;
 pub mod train;

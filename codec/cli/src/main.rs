@@ -1,9 +1,11 @@
 //! The `neco` command line: encode, decode, inspect, list models, demo, train.
 
+mod anchors_cmd;
 mod bench_cmd;
 mod codec_cmd;
 mod eval_cmd;
 mod output;
+mod report_cmd;
 mod train_cmd;
 
 use anyhow::{Context, Result};
@@ -48,8 +50,13 @@ enum Command {
     /// Code a dataset to real files and measure bpp, PSNR, MS-SSIM, time and memory per image
     /// (`neco eval merge` combines shards).
     Eval(eval_cmd::EvalArgs),
+    /// Traditional-codec anchors (JPEG, WebP, AVIF, JPEG XL, HEVC) through their CLIs, measured
+    /// like `neco eval`.
+    Anchors(anchors_cmd::AnchorsArgs),
     /// BD-rate and BD-PSNR of RD curves against an anchor (Akima, PCHIP or cubic).
     Bd(eval_cmd::BdArgs),
+    /// RD plots (PNG, SVG), the BD table and a crop viewer in one static HTML report.
+    Report(report_cmd::ReportArgs),
     /// Encode and decode a sample image, and print bpp and PSNR.
     Demo {
         /// Image to use instead of the built-in sample.
@@ -90,7 +97,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train_cmd::train(args),
         Command::Bench(args) => bench_cmd::bench(args),
         Command::Eval(args) => eval_cmd::eval(args),
+        Command::Anchors(args) => anchors_cmd::anchors(args),
         Command::Bd(args) => eval_cmd::bd(args),
+        Command::Report(args) => report_cmd::report(args),
         Command::Encode(args) => codec_cmd::encode(args),
         Command::Decode(args) => codec_cmd::decode(args),
         Command::Info { file } => codec_cmd::info(&file),
