@@ -59,7 +59,10 @@ fn compress_decompress_reproduces_the_quantized_latent() {
         // The streams cost what the likelihoods say (tiny streams: allow the coder's flush bytes).
         let bytes = streams.latent.len() + streams.hyper.as_ref().map_or(0, |h| h.len());
         let estimate = forward.total_bits().double_value(&[]) / 8.0;
-        assert!((bytes as f64) < estimate * 1.05 + 16.0 && (bytes as f64) > estimate * 0.95 - 1.0, "{arch:?}: {bytes} B vs {estimate:.1} B estimated");
+        assert!(
+            (bytes as f64) < estimate * 1.05 + 16.0 && (bytes as f64) > estimate * 0.95 - 1.0,
+            "{arch:?}: {bytes} B vs {estimate:.1} B estimated"
+        );
     }
 }
 

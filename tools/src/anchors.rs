@@ -9,7 +9,9 @@
 //! --max Q`, `cjxl -e 7 -d D`, and HEVC intra as `ffmpeg -c:v libx265 -pix_fmt yuv444p
 //! -x265-params keyint=1:info=0 -crf Q -f hevc` into a raw .hevc bitstream.
 
-use crate::eval::{ms_ssim_rgb8, peak_rss_mb, read_rows, summarize, write_summary, ImageRow, Summary};
+use crate::eval::{
+    dataset_images, ms_ssim_rgb8, peak_rss_mb, read_rows, summarize, write_summary, ImageRow, RowWriter, Summary,
+};
 use anyhow::{bail, ensure, Context, Result};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -376,7 +378,7 @@ pub fn run_anchors(cfg: &AnchorsConfig) -> Result<Vec<Summary>> {
         }
     }
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("cannot create {}", cfg.out.display()))?;
-    let images = dataset_images(&cfg.data)?;
+    let images = dataset_images(&cfg.data, None)?;
     let csv_path = cfg.csv_path();
     let done: HashSet<(String, String, u8)> =
         read_rows(&csv_path)?.into_iter().map(|r| (r.model, r.image, r.quality)).collect();
@@ -423,7 +425,7 @@ pub fn run_anchors(cfg: &AnchorsConfig) -> Result<Vec<Summary>> {
         }));
     }
     drop(tx);
-    let mut writer = RowAppender::open(&csv_path)?;
+    let mut writer = RowWriter::append(&csv_path)?;
     let mut first_error = None;
     for row in rx {
         match row {
@@ -473,51 +475,4 @@ pub fn run_anchors(cfg: &AnchorsConfig) -> Result<Vec<Summary>> {
         summaries.push(s);
     }
     Ok(summaries)
-}
-
-/// Images under `dirs` (or the files themselves), sorted, named relative to their folder.
-fn dataset_images(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, String)>> {
-    let file_name =
-        |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string());
-    let mut images = vec![];
-    for dir in dirs {
-        if dir.is_file() {
-            images.push((dir.clone(), file_name(dir)));
-            continue;
-        }
-        for path in neco_datasets::image_folder::list_images(dir)? {
-            let name = path.strip_prefix(dir).map(|p| p.display().to_string()).unwrap_or_else(|_| file_name(&path));
-            images.push((path, name));
-        }
-    }
-    images.sort();
-    images.dedup();
-    if images.is_empty() {
-        bail!("no images found in {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
-    }
-    Ok(images)
-}
-
-/// Appends rows to the CSV in the same format as `neco eval`'s writer (header only for a new
-/// file, flushed per row), so `read_rows`, `summarize` and `neco eval merge` read it.
-struct RowAppender {
-    writer: csv::Writer<std::fs::File>,
-}
-
-impl RowAppender {
-    fn open(path: &Path) -> Result<Self> {
-        let fresh = std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(Self { writer: csv::WriterBuilder::new().has_headers(fresh).from_writer(file) })
-    }
-
-    fn write(&mut self, row: &ImageRow) -> Result<()> {
-        self.writer.serialize(row)?;
-        self.writer.flush()?;
-        Ok(())
-    }
 }

@@ -2,8 +2,8 @@
 //! build on these).
 pub mod anchors;
 pub mod bd_rate;
-pub mod eval;
 pub mod bench;
+pub mod eval;
 pub mod msssim;
 pub mod report;
 pub mod train;

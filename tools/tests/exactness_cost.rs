@@ -34,7 +34,12 @@ fn exact_entropy_parameters_cost_under_one_percent() {
             for f in &files {
                 let img = image::open(f).unwrap().to_rgb8();
                 let (w, h) = (img.width() as i64, img.height() as i64);
-                let x = Tensor::from_slice(img.as_raw()).view([h, w, 3]).permute([2, 0, 1]).unsqueeze(0).to_kind(Kind::Float) / 255.0;
+                let x = Tensor::from_slice(img.as_raw())
+                    .view([h, w, 3])
+                    .permute([2, 0, 1])
+                    .unsqueeze(0)
+                    .to_kind(Kind::Float)
+                    / 255.0;
                 let padded = pad_to_stride(&x, loaded.model.stride());
                 let s = loaded.model.compress(&padded, &rate).unwrap();
                 let size = padded.size();

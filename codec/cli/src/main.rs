@@ -10,10 +10,10 @@ mod train_cmd;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use output::{read_input, write_output};
 use neco::image_io::{decode_image_bytes, encode_image_bytes};
 use neco::metrics::{bits_per_pixel, psnr_u8};
 use neco::{available_models, Codec, EncodeParams, DEFAULT_MODEL};
+use output::{read_input, write_output};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

@@ -38,13 +38,7 @@ impl ScaleHyperprior {
             .deconv(&d0, 2, 2, Activation::Relu)
             .deconv(&d2, 2, 2, Activation::Relu)
             .conv(&c4, 1, 1, Activation::Relu);
-        let h_s = nn::seq()
-            .add(d0)
-            .add_fn(|x| x.relu())
-            .add(d2)
-            .add_fn(|x| x.relu())
-            .add(c4)
-            .add_fn(|x| x.relu());
+        let h_s = nn::seq().add(d0).add_fn(|x| x.relu()).add(d2).add_fn(|x| x.relu()).add(c4).add_fn(|x| x.relu());
         Self {
             g_a: gdn_analysis(vs / "g_a", n, m),
             g_s: gdn_synthesis(vs / "g_s", n, m),

@@ -28,7 +28,14 @@ fn torch_default_init(fan_in: i64) -> (nn::Init, nn::Init) {
 }
 
 /// A convolution with "same" padding and PyTorch's default initialisation.
-pub fn conv_padded(vs: nn::Path, in_channels: i64, out_channels: i64, kernel: i64, stride: i64, padding: i64) -> nn::Conv2D {
+pub fn conv_padded(
+    vs: nn::Path,
+    in_channels: i64,
+    out_channels: i64,
+    kernel: i64,
+    stride: i64,
+    padding: i64,
+) -> nn::Conv2D {
     let (ws_init, bs_init) = torch_default_init(in_channels * kernel * kernel);
     let cfg = nn::ConvConfig { stride, padding, ws_init, bs_init, ..Default::default() };
     nn::conv2d(vs, in_channels, out_channels, kernel, cfg)

@@ -7,7 +7,7 @@
 
 mod results;
 
-pub use results::{merge, read_rows, summarize, write_summary, ImageRow, Summary};
+pub use results::{merge, read_rows, summarize, write_summary, ImageRow, RowWriter, Summary};
 
 use crate::msssim::ms_ssim;
 use anyhow::{bail, ensure, Context, Result};
@@ -153,8 +153,9 @@ pub fn run_eval(cfg: &EvalConfig) -> Result<Vec<ImageRow>> {
     Ok(rows)
 }
 
-/// Images under `dirs` in sorted order, with names relative to their folder, filtered to a shard.
-fn dataset_images(dirs: &[PathBuf], shard: Option<Shard>) -> Result<Vec<(PathBuf, String)>> {
+/// Images under `dirs` (or the files themselves) in sorted order, with names relative to their
+/// folder, filtered to a shard.
+pub fn dataset_images(dirs: &[PathBuf], shard: Option<Shard>) -> Result<Vec<(PathBuf, String)>> {
     let mut images = vec![];
     for dir in dirs {
         if dir.is_file() {

@@ -77,7 +77,11 @@ impl Adam {
     }
 
     /// Restores the state written by [`state`](Self::state).
-    pub fn load_state(&mut self, prefix: &str, tensors: &std::collections::HashMap<String, Tensor>) -> anyhow::Result<()> {
+    pub fn load_state(
+        &mut self,
+        prefix: &str,
+        tensors: &std::collections::HashMap<String, Tensor>,
+    ) -> anyhow::Result<()> {
         use anyhow::Context;
         let steps = tensors.get(&format!("{prefix}/steps")).context("checkpoint lacks optimizer steps")?;
         self.steps = steps.int64_value(&[0]);

@@ -23,8 +23,11 @@ pub fn save(
     adam: &Adam,
     aux_adam: &Adam,
 ) -> Result<()> {
-    let mut named: Vec<_> =
-        vs.variables().into_iter().map(|(k, v)| (format!("model/{k}"), v.detach().to_device(tch::Device::Cpu))).collect();
+    let mut named: Vec<_> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (format!("model/{k}"), v.detach().to_device(tch::Device::Cpu)))
+        .collect();
     named.extend(adam.state("adam"));
     named.extend(aux_adam.state("aux_adam"));
     let meta = HashMap::from([

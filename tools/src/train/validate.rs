@@ -31,7 +31,12 @@ impl ValidationResult {
 
 /// Codes the first `max_images` images of `dir` (sorted) at the lowest, middle and highest rate
 /// levels (just one for fixed-rate models). Updates the model's coding tables first.
-pub fn validate(model: &mut dyn ImageModel, dir: &Path, max_images: usize, device: Device) -> Result<Vec<ValidationResult>> {
+pub fn validate(
+    model: &mut dyn ImageModel,
+    dir: &Path,
+    max_images: usize,
+    device: Device,
+) -> Result<Vec<ValidationResult>> {
     model.update_tables()?;
     let files: Vec<_> = neco_datasets::image_folder::list_images(dir)?.into_iter().take(max_images.max(1)).collect();
     anyhow::ensure!(!files.is_empty(), "no validation images in {}", dir.display());
@@ -64,7 +69,13 @@ pub fn validate(model: &mut dyn ImageModel, dir: &Path, max_images: usize, devic
             psnr += psnr_8bit(x, &x_hat);
         }
         let n = images.len() as f64;
-        results.push(ValidationResult { level, images: images.len(), bpp_estimate: est / n, bpp_coded: coded / n, psnr: psnr / n });
+        results.push(ValidationResult {
+            level,
+            images: images.len(),
+            bpp_estimate: est / n,
+            bpp_coded: coded / n,
+            psnr: psnr / n,
+        });
     }
     Ok(results)
 }
