@@ -39,23 +39,7 @@ pub fn anchors(args: AnchorsArgs) -> Result<()> {
     };
     for s in run_anchors(&cfg)? {
         println!("{}: {}", s.name, s.description);
-        println!(
-            "{:>8} {:>7} {:>9} {:>10} {:>9} {:>9} {:>9}",
-            "quality", "images", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec s"
-        );
-        let r = &s.results;
-        for i in 0..r.quality.len() {
-            println!(
-                "{:>8} {:>7} {:>9.4} {:>10.3} {:>9.5} {:>9.4} {:>9.4}",
-                r.quality[i],
-                r.images[i],
-                r.bpp[i],
-                r.psnr_rgb[i],
-                r.ms_ssim_rgb[i],
-                r.encoding_time[i],
-                r.decoding_time[i]
-            );
-        }
+        print!("{}", s.table());
     }
     println!("rows: {}", cfg.csv_path().display());
     Ok(())

@@ -85,23 +85,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 
 fn print_summary(s: &neco_tools::eval::Summary) {
     println!("{}", s.name);
-    println!(
-        "{:>8} {:>7} {:>9} {:>10} {:>9} {:>9} {:>9}",
-        "quality", "images", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec s"
-    );
-    let r = &s.results;
-    for i in 0..r.quality.len() {
-        println!(
-            "{:>8} {:>7} {:>9.4} {:>10.3} {:>9.5} {:>9.3} {:>9.3}",
-            r.quality[i],
-            r.images[i],
-            r.bpp[i],
-            r.psnr_rgb[i],
-            r.ms_ssim_rgb[i],
-            r.encoding_time[i],
-            r.decoding_time[i]
-        );
-    }
+    print!("{}", s.table());
 }
 
 #[derive(Args, Debug)]

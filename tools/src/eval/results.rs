@@ -84,6 +84,30 @@ pub struct SummaryResults {
     pub decoding_time: Vec<f64>,
 }
 
+impl Summary {
+    /// The means per setting as a plain-text table (one header line, one line per setting).
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:>8} {:>7} {:>9} {:>10} {:>9} {:>9} {:>9}\n",
+            "quality", "images", "bpp", "PSNR dB", "MS-SSIM", "enc s", "dec s"
+        );
+        let r = &self.results;
+        for i in 0..r.quality.len() {
+            out += &format!(
+                "{:>8} {:>7} {:>9.4} {:>10.3} {:>9.5} {:>9.4} {:>9.4}\n",
+                r.quality[i],
+                r.images[i],
+                r.bpp[i],
+                r.psnr_rgb[i],
+                r.ms_ssim_rgb[i],
+                r.encoding_time[i],
+                r.decoding_time[i]
+            );
+        }
+        out
+    }
+}
+
 /// Means per setting of one model's rows, settings in increasing order.
 pub fn summarize(rows: &[ImageRow], model: &str) -> Result<Summary> {
     let mut by_quality: BTreeMap<u8, Vec<&ImageRow>> = BTreeMap::new();
