@@ -3,6 +3,7 @@
 mod anchors_cmd;
 mod bench_cmd;
 mod codec_cmd;
+mod dataset_cmd;
 mod eval_cmd;
 mod output;
 mod report_cmd;
@@ -57,6 +58,9 @@ enum Command {
     Bd(eval_cmd::BdArgs),
     /// RD plots (PNG, SVG), the BD table and a crop viewer in one static HTML report.
     Report(report_cmd::ReportArgs),
+    /// Evaluation datasets: list them, fetch them (verified against pinned SHA-256s) and verify
+    /// them on disk.
+    Dataset(dataset_cmd::DatasetArgs),
     /// Encode and decode a sample image, and print bpp and PSNR.
     Demo {
         /// Image to use instead of the built-in sample.
@@ -100,6 +104,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Anchors(args) => anchors_cmd::anchors(args),
         Command::Bd(args) => eval_cmd::bd(args),
         Command::Report(args) => report_cmd::report(args),
+        Command::Dataset(args) => dataset_cmd::dataset(args),
         Command::Encode(args) => codec_cmd::encode(args),
         Command::Decode(args) => codec_cmd::decode(args),
         Command::Info { file } => codec_cmd::info(&file),
