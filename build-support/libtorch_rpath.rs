@@ -12,9 +12,10 @@
 // What it does (Linux/macOS):
 // * adds an rpath to `$LIBTORCH/lib` (canonicalized, so the `.libtorch` symlink is resolved) so
 //   binaries and test executables run without LD_LIBRARY_PATH;
-// * on Linux, when the libtorch build has CUDA (`libtorch_cuda.so`), links it with
-//   `--no-as-needed`: nothing references its symbols directly, and without this the linker drops
-//   it and `tch::Cuda::is_available()` is always false (tch-rs issues #291, #907, #980).
+// * it does NOT force-link libtorch's CUDA backend (`libtorch_cuda.so`). Nothing references its
+//   symbols, so the linker drops it (tch-rs issues #291, #907, #980), and that is what we want:
+//   loading it and the CUDA libraries behind it costs seconds and ~400 MB at every start-up.
+//   `neco_models::device::cuda_available()` dlopens it when a GPU is asked for.
 
 #[allow(dead_code)]
 fn emit_libtorch_link_args() {
@@ -50,11 +51,4 @@ fn emit_libtorch_link_args() {
     // Rebuild when the venv (and thus the resolved path) is recreated.
     println!("cargo:rerun-if-changed={}", lib_dir.display());
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
-
-    if target_os == "linux" && lib_dir.join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-arg=-L{}", lib_dir.display());
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
-        println!("cargo:rustc-link-arg=-Wl,--as-needed");
-    }
 }

@@ -35,17 +35,17 @@ impl DeviceChoice {
         match self {
             DeviceChoice::Cpu => Ok(tch::Device::Cpu),
             DeviceChoice::Cuda => {
-                if tch::Cuda::is_available() {
+                if cuda_available() {
                     Ok(tch::Device::Cuda(0))
                 } else {
-                    bail!(
-                        "--device cuda requested but CUDA is not available to libtorch \
-                         (no GPU/driver visible, or a CPU-only libtorch build); \
-                         use --device cpu or --device auto"
-                    )
+                    let why = match cuda_backend() {
+                        Err(e) => format!("libtorch's CUDA backend did not load: {e}"),
+                        Ok(()) => "no GPU/driver visible".to_string(),
+                    };
+                    bail!("--device cuda requested but CUDA is not available to libtorch ({why}); use --device cpu or --device auto")
                 }
             }
-            DeviceChoice::Auto => Ok(if tch::Cuda::is_available() { tch::Device::Cuda(0) } else { tch::Device::Cpu }),
+            DeviceChoice::Auto => Ok(if cuda_available() { tch::Device::Cuda(0) } else { tch::Device::Cpu }),
         }
     }
 
@@ -76,6 +76,45 @@ impl fmt::Display for DeviceChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Whether libtorch can use a CUDA GPU.
+///
+/// neco's binaries do not link libtorch's CUDA backend: loading it (cuDNN, cuBLAS, NCCL, …) costs
+/// seconds of start-up and hundreds of MB of memory, which every CPU run, like a quick
+/// `neco decode`, would pay. It is loaded here instead, the first time a GPU is asked for; its
+/// static initializers register the CUDA kernels and hooks with libtorch. It is found through
+/// the binary's rpath (libtorch's `lib` folder) or `LD_LIBRARY_PATH`.
+pub fn cuda_available() -> bool {
+    cuda_backend().is_ok() && tch::Cuda::is_available()
+}
+
+/// Loads libtorch's CUDA backend once; the loader's error if it cannot.
+fn cuda_backend() -> std::result::Result<(), &'static str> {
+    static LOADED: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    LOADED.get_or_init(load_cuda_backend).as_ref().map(|_| ()).map_err(String::as_str)
+}
+
+#[cfg(unix)]
+fn load_cuda_backend() -> std::result::Result<(), String> {
+    // RTLD_GLOBAL: the backend's symbols must resolve for libtorch's own later lookups.
+    // SAFETY: a NUL-terminated name; the handle is kept open for the life of the process.
+    let handle = unsafe { libc::dlopen(c"libtorch_cuda.so".as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if !handle.is_null() {
+        return Ok(());
+    }
+    // SAFETY: dlerror returns NULL or a NUL-terminated message owned by libc.
+    let reason = unsafe { libc::dlerror() };
+    Err(if reason.is_null() {
+        "cannot load libtorch_cuda.so".to_string()
+    } else {
+        unsafe { std::ffi::CStr::from_ptr(reason) }.to_string_lossy().into_owned()
+    })
+}
+
+#[cfg(not(unix))]
+fn load_cuda_backend() -> std::result::Result<(), String> {
+    Ok(())
 }
 
 /// Sets the number of intra-op CPU threads libtorch uses (`0` leaves the libtorch default).
@@ -114,9 +153,32 @@ mod tests {
         assert_eq!(b.kind(), Kind::Float);
     }
 
+    /// The CUDA backend is loaded on demand (the binaries do not link it): after asking for CUDA,
+    /// libtorch must know its CUDA kernels, so that without a GPU the error is about the driver
+    /// ("Found no NVIDIA driver"), not "Could not run 'aten::empty.memory_format' with arguments
+    /// from the 'CUDA' backend" (what an unloaded backend gives; checked by hand by loading
+    /// another library instead). Only meaningful with a CUDA build of libtorch.
+    #[test]
+    fn cuda_backend_loads_on_demand() {
+        let has_cuda_build = std::env::var_os("LIBTORCH")
+            .map(|l| std::path::Path::new(&l).join("lib/libtorch_cuda.so").exists())
+            .unwrap_or(false);
+        let available = cuda_available();
+        if !has_cuda_build {
+            eprintln!("CPU-only libtorch: nothing to check");
+            return;
+        }
+        assert_eq!(cuda_backend(), Ok(()));
+        if !available {
+            let err = Tensor::f_zeros([1], (Kind::Float, tch::Device::Cuda(0))).unwrap_err().to_string();
+            let unregistered = err.contains("from the 'CUDA' backend") || err.contains("without ATen_cuda");
+            assert!(!unregistered, "CUDA kernels not registered: {}", err.lines().next().unwrap_or(""));
+        }
+    }
+
     #[test]
     fn cuda_choice_matches_availability() {
-        let available = tch::Cuda::is_available();
+        let available = cuda_available();
         assert_eq!(DeviceChoice::Cuda.resolve().is_ok(), available);
         let auto = DeviceChoice::Auto.resolve().unwrap();
         assert_eq!(auto.is_cuda(), available);
