@@ -3,6 +3,7 @@
 pub mod anchors;
 pub mod bd_rate;
 pub mod bench;
+pub mod cli_speed;
 pub mod eval;
 pub mod msssim;
 pub mod report;

@@ -4,6 +4,7 @@ use anyhow::{ensure, Context, Result};
 use clap::Args;
 use neco_models::device::DeviceChoice;
 use neco_tools::bench::{default_data_dir, format_table, run_bench, to_json, BenchConfig, ModelSpec};
+use neco_tools::cli_speed::{format_cli_speed, parse_anchor_setting, run_cli_speed, CliCodec, CliSpeedConfig};
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
@@ -48,6 +49,12 @@ pub struct BenchArgs {
     /// Python with compressai (default: .venv/bin/python of the cwd or the workspace).
     #[arg(long)]
     python: Option<PathBuf>,
+    /// Time the --model models through the `neco` command line next to a traditional codec's
+    /// command-line tools at a setting, in the same run, image by image (repeatable):
+    /// `--anchor jpeg=75 --anchor webp=75 --anchor avif=30 --anchor jxl=1.5`. Prints a Markdown
+    /// table of median encode and decode seconds per image, bpp and PSNR.
+    #[arg(long = "anchor", value_name = "CODEC=PARAM", value_parser = parse_anchor_setting)]
+    anchors: Vec<CliCodec>,
     /// Also write the results as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -57,6 +64,9 @@ pub struct BenchArgs {
 }
 
 pub fn bench(args: BenchArgs) -> Result<()> {
+    if !args.anchors.is_empty() {
+        return bench_cli(args);
+    }
     let mut models = vec![];
     for name in &args.models {
         if let Some(q) = args.quality {
@@ -89,6 +99,36 @@ pub fn bench(args: BenchArgs) -> Result<()> {
     print!("{}", format_table(&results));
     if let Some(path) = args.json {
         std::fs::write(&path, to_json(&results)? + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `neco bench --anchor …`: neco's CLI next to the anchors' CLIs.
+fn bench_cli(args: BenchArgs) -> Result<()> {
+    ensure!(args.archs.is_empty(), "--anchor times command lines: give --model NAME, not --arch");
+    let quality = args.quality.unwrap_or(60);
+    ensure!((1..=100).contains(&quality), "--quality {quality} is outside 1..=100");
+    let mut codecs: Vec<CliCodec> =
+        args.models.iter().map(|model| CliCodec::Neco { model: model.clone(), quality }).collect();
+    if codecs.is_empty() {
+        codecs.push(CliCodec::Neco { model: neco::DEFAULT_MODEL.to_string(), quality });
+    }
+    codecs.extend(args.anchors);
+    let data = args.data.unwrap_or_else(default_data_dir);
+    let cfg = CliSpeedConfig {
+        codecs,
+        data,
+        images: args.images,
+        repeat: args.repeat,
+        neco: std::env::current_exe().context("cannot locate the neco binary")?,
+        threads: args.threads.max(1),
+        verbose: !args.quiet,
+    };
+    let results = run_cli_speed(&cfg)?;
+    print!("{}", format_cli_speed(&results, cfg.threads));
+    if let Some(path) = args.json {
+        let json = serde_json::to_string_pretty(&results)?;
+        std::fs::write(&path, json + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }
