@@ -16,7 +16,13 @@
 //!
 //! The float network is what training optimises; this is its deterministic twin, used by both
 //! `compress` and `decompress`.
+//!
+//! The synthesis transform g_s is evaluated the same way when decoding (at
+//! [`Precision::SYNTHESIS`], rounding to nearest), so decoded pixels too are identical on every
+//! device, thread count and machine. Its inverse GDN uses an exactly rounded square root, which
+//! IEEE 754 guarantees on every conforming machine, like `+`, `×` and `÷`.
 
+use crate::layers::Gdn;
 use anyhow::{ensure, Result};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -24,10 +30,14 @@ use tch::{nn, Device, Kind, Tensor};
 pub const ACT_BITS: i32 = 10;
 /// Fraction bits of weights.
 pub const WEIGHT_BITS: i32 = 16;
+/// Fraction bits of the synthesis transform's activations (see [`Precision::SYNTHESIS`]).
+pub const SYNTHESIS_BITS: i32 = 12;
 /// Largest magnitude an accumulator may reach: below 2^53 every integer is exact in float64.
 const ACCUMULATOR_LIMIT: f64 = 4_503_599_627_370_496.0; // 2^52
 /// LeakyReLU's negative slope as an exact fraction.
 const LEAKY_NUMERATOR: f64 = 41.0;
+const LEAKY_DENOMINATOR_BITS: i32 = 12;
+#[cfg(test)]
 const LEAKY_DENOMINATOR: f64 = 4096.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +47,60 @@ pub enum Activation {
     LeakyRelu,
 }
 
+/// How an accumulator is brought back to the activation scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rounding {
+    /// Towards −∞ (the entropy-parameter networks; part of the stream format).
+    Floor,
+    /// To nearest, ties to even (the synthesis: unbiased, so errors do not pile up over layers).
+    Nearest,
+}
+
+/// Fixed-point format of a network's activations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Precision {
+    pub frac_bits: i32,
+    pub rounding: Rounding,
+}
+
+impl Precision {
+    /// The entropy-parameter networks. Changing this changes every learned stream.
+    pub const ENTROPY: Precision = Precision { frac_bits: ACT_BITS, rounding: Rounding::Floor };
+    /// The synthesis transform. Changing this changes decoded pixels (not streams).
+    pub const SYNTHESIS: Precision = Precision { frac_bits: SYNTHESIS_BITS, rounding: Rounding::Nearest };
+
+    /// [`Self::rescale`] in place (saves a pass over large synthesis activations).
+    fn rescale_in_place(&self, t: &mut Tensor, shift: i32) {
+        let _ = t.g_div_scalar_(2f64.powi(shift));
+        let _ = match self.rounding {
+            Rounding::Floor => t.floor_(),
+            Rounding::Nearest => t.round_(),
+        };
+    }
+
+    /// `t / 2^shift`, rounded to an integer (the division is exact: a power of two).
+    fn rescale(&self, t: &Tensor, shift: i32) -> Tensor {
+        let scaled = t / 2f64.powi(shift);
+        match self.rounding {
+            Rounding::Floor => scaled.floor(),
+            Rounding::Nearest => scaled.round(),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Operator {
-    Conv { stride: i64, padding: i64 },
-    Deconv { stride: i64, padding: i64, output_padding: i64 },
+    Conv {
+        stride: i64,
+        padding: i64,
+    },
+    Deconv {
+        stride: i64,
+        padding: i64,
+        output_padding: i64,
+    },
+    /// Inverse GDN: `x · sqrt(β + γ·x²)`, with γ as a 1×1 convolution weight and β as its bias.
+    InverseGdn,
 }
 
 /// One quantized convolution followed by its activation.
@@ -67,9 +127,16 @@ impl ExactLayer {
 }
 
 /// A chain of convolutions evaluated exactly (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ExactNet {
     layers: Vec<ExactLayer>,
+    precision: Precision,
+}
+
+impl Default for ExactNet {
+    fn default() -> Self {
+        Self::with_precision(Precision::ENTROPY)
+    }
 }
 
 fn quantize(t: &Tensor, bits: i32) -> Tensor {
@@ -77,16 +144,29 @@ fn quantize(t: &Tensor, bits: i32) -> Tensor {
     (t.detach().to_device(Device::Cpu).to_kind(Kind::Double) * 2f64.powi(bits)).round()
 }
 
-fn bias_of(bs: Option<&Tensor>, channels: i64) -> Tensor {
+fn bias_of(bs: Option<&Tensor>, channels: i64, frac_bits: i32) -> Tensor {
     match bs {
-        Some(b) => quantize(b, ACT_BITS + WEIGHT_BITS),
+        Some(b) => quantize(b, frac_bits + WEIGHT_BITS),
         None => Tensor::zeros([channels], (Kind::Double, Device::Cpu)),
     }
 }
 
+fn max_abs(t: &Tensor) -> f64 {
+    if t.numel() == 0 {
+        0.0
+    } else {
+        t.abs().max().double_value(&[])
+    }
+}
+
 impl ExactNet {
+    /// An empty net at the entropy networks' precision.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub fn with_precision(precision: Precision) -> Self {
+        Self { layers: vec![], precision }
     }
 
     /// Appends a convolution with weight `ws` (out, in, k, k) and bias `bs`.
@@ -95,8 +175,21 @@ impl ExactNet {
         self.layers.push(ExactLayer::new(
             Operator::Conv { stride, padding },
             quantize(ws, WEIGHT_BITS),
-            bias_of(bs, out),
+            bias_of(bs, out, self.precision.frac_bits),
             activation,
+            0,
+        ));
+        self
+    }
+
+    /// Appends an inverse GDN with the effective (non-negative) `beta` (C) and `gamma` (C×C).
+    pub fn inverse_gdn(mut self, beta: &Tensor, gamma: &Tensor) -> Self {
+        let c = beta.size()[0];
+        self.layers.push(ExactLayer::new(
+            Operator::InverseGdn,
+            quantize(&gamma.view([c, c, 1, 1]), WEIGHT_BITS),
+            bias_of(Some(beta), c, self.precision.frac_bits),
+            Activation::None,
             0,
         ));
         self
@@ -116,54 +209,89 @@ impl ExactNet {
         self.layers.push(ExactLayer::new(
             Operator::Deconv { stride, padding, output_padding },
             quantize(ws, WEIGHT_BITS),
-            bias_of(bs, out),
+            bias_of(bs, out, self.precision.frac_bits),
             activation,
             1,
         ));
         self
     }
 
-    /// Runs the net on fixed-point input (integer-valued float64, scale 2^ACT_BITS) and returns
+    /// Runs the net on fixed-point input (integer-valued float64, scale 2^frac_bits) and returns
     /// fixed-point output at the same scale, on the CPU.
     pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
+        let p = self.precision;
         let mut x = input.to_device(Device::Cpu).to_kind(Kind::Double);
         for (i, layer) in self.layers.iter().enumerate() {
             // A priori bound on every partial sum: exactness needs it below 2^53. Only a hostile
             // or corrupt stream can get near it.
-            let input_max = if x.numel() == 0 { 0.0 } else { x.abs().max().double_value(&[]) };
-            let bound = input_max * layer.weight_l1 + layer.bias_max;
-            ensure!(
-                bound.is_finite() && bound < ACCUMULATOR_LIMIT,
-                "entropy-parameter network layer {i}: values out of the exact range (corrupt stream?)"
-            );
-            let acc = match layer.operator {
-                Operator::Conv { stride, padding } => {
-                    x.conv2d(&layer.weight, Some(&layer.bias), [stride, stride], [padding, padding], [1, 1], 1)
-                }
-                Operator::Deconv { stride, padding, output_padding } => x.conv_transpose2d(
-                    &layer.weight,
-                    Some(&layer.bias),
-                    [stride, stride],
-                    [padding, padding],
-                    [output_padding, output_padding],
-                    1,
-                    [1, 1],
-                ),
+            let input_max = max_abs(&x);
+            let out_of_range = || format!("exact network layer {i}: values out of the exact range (corrupt stream?)");
+            let accumulate = |x: &Tensor, input_max: f64| -> Result<Tensor> {
+                let bound = input_max * layer.weight_l1 + layer.bias_max;
+                ensure!(bound.is_finite() && bound < ACCUMULATOR_LIMIT, out_of_range());
+                Ok(match layer.operator {
+                    Operator::Conv { stride, padding } => {
+                        x.conv2d(&layer.weight, Some(&layer.bias), [stride, stride], [padding, padding], [1, 1], 1)
+                    }
+                    Operator::Deconv { stride, padding, output_padding } => x.conv_transpose2d(
+                        &layer.weight,
+                        Some(&layer.bias),
+                        [stride, stride],
+                        [padding, padding],
+                        [output_padding, output_padding],
+                        1,
+                        [1, 1],
+                    ),
+                    Operator::InverseGdn => x.conv2d(&layer.weight, Some(&layer.bias), [1, 1], [0, 0], [1, 1], 1),
+                })
             };
-            // Back to the activation scale: an exact power-of-two division, then floor.
-            let rescaled = (acc / 2f64.powi(WEIGHT_BITS)).floor();
+            if let Operator::InverseGdn = layer.operator {
+                x = inverse_gdn(&x, layer, input_max, p).ok_or_else(|| anyhow::anyhow!(out_of_range()))??;
+                continue;
+            }
+            let mut acc = accumulate(&x, input_max)?;
+            // Back to the activation scale: an exact power-of-two division, then rounding.
+            p.rescale_in_place(&mut acc, WEIGHT_BITS);
+            let rescaled = acc;
             x = match layer.activation {
                 Activation::None => rescaled,
                 Activation::Relu => rescaled.clamp_min(0.0),
                 Activation::LeakyRelu => {
-                    let negative = (&rescaled * LEAKY_NUMERATOR / LEAKY_DENOMINATOR).floor();
+                    let negative = p.rescale(&(&rescaled * LEAKY_NUMERATOR), LEAKY_DENOMINATOR_BITS);
                     rescaled.where_self(&rescaled.ge(0.0), &negative)
                 }
             };
         }
         Ok(x)
     }
+}
+
+/// Exact inverse GDN on fixed-point `x` (N, C, H, W): `round(x · sqrt(β + γ·round(x²)))`, where
+/// x² is exact below 2^52, γ·x² + β is one integer matrix product per image (exact below 2^52,
+/// checked), and sqrt and × are correctly rounded IEEE operations. `None` when out of range.
+fn inverse_gdn(x: &Tensor, layer: &ExactLayer, input_max: f64, p: Precision) -> Option<Result<Tensor>> {
+    if !input_max.is_finite() || input_max * input_max >= ACCUMULATOR_LIMIT {
+        return None;
+    }
+    let square_max = (input_max * input_max / 2f64.powi(p.frac_bits)).ceil();
+    if square_max * layer.weight_l1 + layer.bias_max >= ACCUMULATOR_LIMIT {
+        return None;
+    }
+    Some((|| {
+        let (n, c, h, w) = x.size4()?;
+        let flat = x.view([n, c, h * w]);
+        let mut square = &flat * &flat;
+        p.rescale_in_place(&mut square, p.frac_bits);
+        let mut norm = layer.weight.view([c, c]).matmul(&square);
+        drop(square);
+        let _ = norm.g_add_(&layer.bias.view([c, 1]));
+        let _ = norm.g_div_scalar_(2f64.powi(p.frac_bits + WEIGHT_BITS));
+        let _ = norm.sqrt_();
+        let _ = norm.g_mul_(&flat);
+        p.rescale_in_place(&mut norm, 0);
+        Ok(norm.view([n, c, h, w]))
+    })())
 }
 
 /// A network's layer list with live handles to its (trainable) weights, from which an
@@ -174,13 +302,9 @@ pub struct ExactNetSpec {
 }
 
 #[derive(Debug)]
-struct SpecLayer {
-    transposed: bool,
-    ws: Tensor,
-    bs: Option<Tensor>,
-    stride: i64,
-    padding: i64,
-    activation: Activation,
+enum SpecLayer {
+    Conv { transposed: bool, ws: Tensor, bs: Option<Tensor>, stride: i64, padding: i64, activation: Activation },
+    InverseGdn(Gdn),
 }
 
 impl ExactNetSpec {
@@ -189,7 +313,7 @@ impl ExactNetSpec {
     }
 
     pub fn conv(mut self, conv: &nn::Conv2D, stride: i64, padding: i64, activation: Activation) -> Self {
-        self.layers.push(SpecLayer {
+        self.layers.push(SpecLayer::Conv {
             transposed: false,
             ws: conv.ws.shallow_clone(),
             bs: conv.bs.as_ref().map(Tensor::shallow_clone),
@@ -202,7 +326,7 @@ impl ExactNetSpec {
 
     /// A transposed convolution with CompressAI's `deconv` geometry (output padding stride − 1).
     pub fn deconv(mut self, deconv: &nn::ConvTranspose2D, stride: i64, padding: i64, activation: Activation) -> Self {
-        self.layers.push(SpecLayer {
+        self.layers.push(SpecLayer::Conv {
             transposed: true,
             ws: deconv.ws.shallow_clone(),
             bs: deconv.bs.as_ref().map(Tensor::shallow_clone),
@@ -213,14 +337,30 @@ impl ExactNetSpec {
         self
     }
 
-    /// Quantizes the current weights.
+    /// An inverse GDN (shares the variables of `gdn`).
+    pub fn inverse_gdn(mut self, gdn: &Gdn) -> Self {
+        self.layers.push(SpecLayer::InverseGdn(gdn.shallow_clone()));
+        self
+    }
+
+    /// Quantizes the current weights at the entropy networks' precision.
     pub fn build(&self) -> ExactNet {
+        self.build_with(Precision::ENTROPY)
+    }
+
+    /// Quantizes the current weights at `precision`.
+    pub fn build_with(&self, precision: Precision) -> ExactNet {
         let _guard = tch::no_grad_guard();
-        self.layers.iter().fold(ExactNet::new(), |net, l| {
-            if l.transposed {
-                net.deconv(&l.ws, l.bs.as_ref(), l.stride, l.padding, l.stride - 1, l.activation)
-            } else {
-                net.conv(&l.ws, l.bs.as_ref(), l.stride, l.padding, l.activation)
+        self.layers.iter().fold(ExactNet::with_precision(precision), |net, l| match l {
+            SpecLayer::Conv { transposed: true, ws, bs, stride, padding, activation } => {
+                net.deconv(ws, bs.as_ref(), *stride, *padding, stride - 1, *activation)
+            }
+            SpecLayer::Conv { transposed: false, ws, bs, stride, padding, activation } => {
+                net.conv(ws, bs.as_ref(), *stride, *padding, *activation)
+            }
+            SpecLayer::InverseGdn(gdn) => {
+                let (beta, gamma) = gdn.effective_parameters();
+                net.inverse_gdn(&beta, &gamma)
             }
         })
     }
@@ -229,19 +369,28 @@ impl ExactNetSpec {
 /// Converts fixed-point network output (integer-valued float64) to the float32 values it
 /// stands for. Exact while |q| < 2^24, which is checked.
 pub fn fixed_to_f32(q: &Tensor) -> Result<Tensor> {
-    let max = if q.numel() == 0 { 0.0 } else { q.abs().max().double_value(&[]) };
-    ensure!(max < 16_777_216.0, "entropy parameters out of range (corrupt stream?)");
-    Ok((q / 2f64.powi(ACT_BITS)).to_kind(Kind::Float))
+    fixed_to_f32_at(q, ACT_BITS)
+}
+
+/// [`fixed_to_f32`] for `frac_bits` fraction bits.
+pub fn fixed_to_f32_at(q: &Tensor, frac_bits: i32) -> Result<Tensor> {
+    ensure!(max_abs(q) < 16_777_216.0, "fixed-point values out of range (corrupt stream?)");
+    Ok((q / 2f64.powi(frac_bits)).to_kind(Kind::Float))
 }
 
 /// Fixed-point input of an exact network: `round(x · g_c · 2^ACT_BITS)` for a float32 tensor x
 /// (N, C, H, W) and per-channel float64 factors `g` (pass 1.0s for none), computed in float64 on
 /// the CPU (every step is a correctly rounded IEEE operation, so identical everywhere).
 pub fn fixed_input(x: &Tensor, channel_factors: &[f64]) -> Result<Tensor> {
+    fixed_input_at(x, channel_factors, ACT_BITS)
+}
+
+/// [`fixed_input`] for `frac_bits` fraction bits.
+pub fn fixed_input_at(x: &Tensor, channel_factors: &[f64], frac_bits: i32) -> Result<Tensor> {
     let size = x.size();
     ensure!(size.len() == 4 && size[1] as usize == channel_factors.len(), "fixed_input: channel count mismatch");
     let g = Tensor::from_slice(channel_factors).view([1, -1, 1, 1]);
-    let v = x.detach().to_device(Device::Cpu).to_kind(Kind::Double) * g * 2f64.powi(ACT_BITS);
+    let v = x.detach().to_device(Device::Cpu).to_kind(Kind::Double) * g * 2f64.powi(frac_bits);
     Ok(v.round())
 }
 

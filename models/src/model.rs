@@ -117,10 +117,11 @@ pub trait ImageModel: Send {
     /// The reconstruction x̂ (clamped to [0, 1]) of a quantized main latent as
     /// [`quantized_latent`](Self::quantized_latent) returns it: what `decompress` outputs.
     fn synthesize(&self, y_hat: &Tensor, rate: &Rate) -> Result<Tensor>;
-    /// Switches between exact (fixed-point) entropy parameters for coding, the default where a
-    /// model has them, and the float networks (for measuring what exactness costs). Returns
-    /// false when the model has no exact path (its coding always uses the float networks).
-    fn set_exact_entropy_parameters(&mut self, _exact: bool) -> bool {
+    /// Switches between exact fixed-point arithmetic for coding (the entropy parameters, and the
+    /// synthesis that `decompress` and `synthesize` run), the default where a model has it, and
+    /// the float networks (for measuring what exactness costs, or decoding faster without the
+    /// pixel guarantee). Returns false when the model has no exact path.
+    fn set_exact_arithmetic(&mut self, _exact: bool) -> bool {
         false
     }
     /// Named intermediate tensors of the float pass (`y`, `z`, `z_hat`, `scales_hat`,

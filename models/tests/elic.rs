@@ -212,7 +212,7 @@ fn exact_and_float_entropy_parameters_both_round_trip() {
         let x = smooth_image(64, 128, 17);
         let exact = model.compress(&x, &rate).unwrap();
         let exact_decoded = model.decompress(&exact, 64, 128, &rate).unwrap();
-        assert!(model.set_exact_entropy_parameters(false));
+        assert!(model.set_exact_arithmetic(false));
         let float = model.compress(&x, &rate).unwrap();
         let decoded = model.decompress(&float, 64, 128, &rate).unwrap();
         let y_hat = model.quantized_latent(&x, &rate).unwrap();
@@ -231,7 +231,7 @@ fn exact_and_float_entropy_parameters_both_round_trip() {
         let diff = mean_diff(&exact_decoded, &decoded);
         assert!(diff < 1e-2, "levels {levels}: exact and float decodes differ by {diff} on average");
         // A float-coded stream read with exact parameters is caught, not silently misdecoded.
-        assert!(model.set_exact_entropy_parameters(true));
+        assert!(model.set_exact_arithmetic(true));
         if let Ok(d) = model.decompress(&float, 64, 128, &rate) {
             assert!(d.equal(&decoded), "levels {levels}: a mismatched stream decoded to a different image silently");
         }
@@ -433,7 +433,7 @@ fn profile_full_size() {
     println!("y_hat std {:.3}", y.std(true).double_value(&[]));
     for round in 0..3 {
         let exact = round < 2;
-        model.set_exact_entropy_parameters(exact);
+        model.set_exact_arithmetic(exact);
         println!("exact: {exact}");
         let t = std::time::Instant::now();
         let _f = tch::no_grad(|| model.forward(&x, Quantization::Round, &Rate::Default));

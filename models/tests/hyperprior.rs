@@ -119,7 +119,7 @@ fn exact_and_float_entropy_parameters_both_round_trip() {
         let (_vs, mut model) = build(&tiny(arch), 9);
         let x = smooth_image(64, 128, 10);
         let exact = model.compress(&x, &Rate::Default).unwrap();
-        assert!(model.set_exact_entropy_parameters(false));
+        assert!(model.set_exact_arithmetic(false));
         let float = model.compress(&x, &Rate::Default).unwrap();
         let decoded = model.decompress(&float, 64, 128, &Rate::Default).unwrap();
         assert_eq!(decoded.size(), [1, 3, 64, 128]);
@@ -128,10 +128,12 @@ fn exact_and_float_entropy_parameters_both_round_trip() {
         let (a, b) = (exact.latent.len() as f64, float.latent.len() as f64);
         assert!((a - b).abs() <= 0.05 * b + 8.0, "{arch:?}: exact {a} B vs float {b} B");
         // A float-coded stream read with exact parameters is caught, not silently misdecoded
-        // (or decodes identically where the parameters happen to agree).
-        assert!(model.set_exact_entropy_parameters(true));
+        // (or, where the parameters happen to agree, decodes the same ŷ: the images then differ
+        // only by the exact versus float synthesis, far below a grey level).
+        assert!(model.set_exact_arithmetic(true));
         if let Ok(d) = model.decompress(&float, 64, 128, &Rate::Default) {
-            assert!(d.equal(&decoded), "{arch:?}: a mismatched stream decoded to a different image silently");
+            let err = (&d - &decoded).abs().max().double_value(&[]);
+            assert!(err < 1.0 / 255.0, "{arch:?}: a mismatched stream decoded to a different image silently");
         }
     }
 }

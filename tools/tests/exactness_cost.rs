@@ -27,7 +27,7 @@ fn exact_entropy_parameters_cost_under_one_percent() {
     let levels: Vec<f64> = (0..loaded.model.rate_levels()).step_by(2).map(|l| l as f64).chain([7.0]).collect();
     let mut curves = [vec![], vec![]];
     for (i, exact) in [true, false].into_iter().enumerate() {
-        assert!(loaded.model.set_exact_entropy_parameters(exact));
+        assert!(loaded.model.set_exact_arithmetic(exact));
         for &level in &levels {
             let rate = Rate::Continuous(level);
             let (mut bpp, mut psnr) = (0.0, 0.0);

@@ -22,8 +22,9 @@
 //! decoder on any device, thread count or machine rebuilds every scale index and mean bit for
 //! bit. `forward` (training) uses the float networks in the same two steps, so a Round forward
 //! is close to, but no longer bit-identical with, what the decoder produces: that is
-//! `synthesize(quantized_latent)`. `set_exact_entropy_parameters(false)` codes with the float
-//! networks instead, for measuring what exactness costs.
+//! `synthesize(quantized_latent)`. Decoding runs g_s in exact fixed point too, so the pixels are
+//! identical everywhere. `set_exact_arithmetic(false)` uses the float networks instead, for
+//! measuring what exactness costs.
 //!
 //! Variable names follow CompressAI's conventions: `g_a`, `g_s`, `h_a`, `h_s`,
 //! `entropy_bottleneck`, `cc_transforms.{k}.{0,2,4}`, `context_prediction.{k}`,
@@ -36,7 +37,7 @@ mod context;
 use crate::entropy::{quantize, EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
 use crate::exact::{fixed_input, Activation, ExactNetSpec};
 use crate::hyperprior::gain::{self, GainedLatents, LatentGains};
-use crate::hyperprior::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size};
+use crate::hyperprior::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GdnSynthesis};
 use crate::layers::{conv, deconv};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
 use anyhow::{ensure, Context, Result};
@@ -98,7 +99,7 @@ impl ElicConfig {
 pub struct Elic {
     config: ElicConfig,
     g_a: nn::Sequential,
-    g_s: nn::Sequential,
+    g_s: GdnSynthesis,
     h_a: nn::Sequential,
     h_s: nn::Sequential,
     /// h_s's layers for the exact (fixed-point) evaluation that coding uses.
@@ -375,15 +376,12 @@ impl ImageModel for Elic {
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let y_hat = self.decompress_latent(latents, height, width, rate)?;
-        let device = y_hat.device();
-        let (y_inverse, _) = gain::inverse_gains(self.gains.as_ref(), rate, device)?;
-        Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
+        self.synthesize(&y_hat, rate)
     }
 
     fn synthesize(&self, y_hat: &Tensor, rate: &Rate) -> Result<Tensor> {
-        let _guard = tch::no_grad_guard();
-        let (y_inverse, _) = gain::inverse_gains(self.gains.as_ref(), rate, y_hat.device())?;
-        Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
+        let factors = gain::exact_y_factors(self.gains.as_ref(), rate, y_hat.size()[1] as usize)?;
+        self.g_s.reconstruct(y_hat, &factors, self.exact)
     }
 
     fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor> {
@@ -393,7 +391,7 @@ impl ImageModel for Elic {
         Ok(self.encode_latent(&l.y, &hyper, &mut checksum)?.1)
     }
 
-    fn set_exact_entropy_parameters(&mut self, exact: bool) -> bool {
+    fn set_exact_arithmetic(&mut self, exact: bool) -> bool {
         self.exact = exact;
         true
     }

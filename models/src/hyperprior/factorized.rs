@@ -1,6 +1,6 @@
 //! bmshj2018-factorized: GDN transforms with a factorized prior on y.
 
-use super::{decompress_hyper, gdn_analysis, gdn_synthesis, latent_size};
+use super::{decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GdnSynthesis};
 use crate::entropy::{EntropyBottleneck, Quantization, SymbolChecksum};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
 use anyhow::Result;
@@ -10,8 +10,10 @@ use tch::Tensor;
 #[derive(Debug)]
 pub struct FactorizedPriorModel {
     g_a: nn::Sequential,
-    g_s: nn::Sequential,
+    g_s: GdnSynthesis,
     entropy_bottleneck: EntropyBottleneck,
+    /// Decode with the exact g_s (the default); false uses the float one.
+    exact: bool,
 }
 
 impl FactorizedPriorModel {
@@ -20,6 +22,7 @@ impl FactorizedPriorModel {
             g_a: gdn_analysis(vs / "g_a", n, m),
             g_s: gdn_synthesis(vs / "g_s", n, m),
             entropy_bottleneck: EntropyBottleneck::new(vs / "entropy_bottleneck", m),
+            exact: true,
         }
     }
 }
@@ -60,7 +63,7 @@ impl ImageModel for FactorizedPriorModel {
         let mut checksum = SymbolChecksum::new();
         let y_hat = decompress_hyper(&self.entropy_bottleneck, &latents.latent, h, w, device, &mut checksum)?;
         latents.symbol_checksum.verify(checksum.digest())?;
-        Ok(tch::no_grad(|| self.g_s.forward(&y_hat).clamp(0.0, 1.0)))
+        self.synthesize(&y_hat, &Rate::Default)
     }
 
     fn inspect(&self, x: &Tensor, rate: &Rate) -> Result<Vec<(&'static str, Tensor)>> {
@@ -69,7 +72,12 @@ impl ImageModel for FactorizedPriorModel {
     }
 
     fn synthesize(&self, y_hat: &Tensor, _rate: &Rate) -> Result<Tensor> {
-        Ok(tch::no_grad(|| self.g_s.forward(y_hat).clamp(0.0, 1.0)))
+        self.g_s.reconstruct(y_hat, &vec![1.0; y_hat.size()[1] as usize], self.exact)
+    }
+
+    fn set_exact_arithmetic(&mut self, exact: bool) -> bool {
+        self.exact = exact;
+        true
     }
 
     fn quantized_latent(&self, x: &Tensor, _rate: &Rate) -> Result<Tensor> {

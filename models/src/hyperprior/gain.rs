@@ -167,3 +167,12 @@ pub fn exact_z_factors(gains: Option<&LatentGains>, rate: &Rate, channels: usize
         None => Ok(vec![1.0; channels]),
     }
 }
+
+/// ŷ's inverse gains in float64, computed deterministically (for the exact synthesis); ones for
+/// a fixed-rate model.
+pub fn exact_y_factors(gains: Option<&LatentGains>, rate: &Rate, channels: usize) -> Result<Vec<f64>> {
+    match gains {
+        Some(g) => g.y.inverse_row_exact(rate),
+        None => Ok(vec![1.0; channels]),
+    }
+}

@@ -3,7 +3,7 @@
 //! continuous variable rate.
 
 use super::gain::{self, GainedLatents, LatentGains};
-use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size};
+use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GdnSynthesis};
 use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
 use crate::exact::{fixed_input, fixed_to_f32, Activation, ExactNetSpec};
 use crate::layers::{conv, deconv};
@@ -15,13 +15,13 @@ use tch::Tensor;
 #[derive(Debug)]
 pub struct MeanScaleHyperprior {
     g_a: nn::Sequential,
-    g_s: nn::Sequential,
+    g_s: GdnSynthesis,
     h_a: nn::Sequential,
     h_s: nn::Sequential,
     /// h_s's layers for the exact (fixed-point) evaluation that coding uses.
     h_s_exact: ExactNetSpec,
-    /// Code with exact entropy parameters (the default); false uses the float h_s, for
-    /// measuring what exactness costs.
+    /// Code with exact entropy parameters and decode with the exact g_s (the default); false
+    /// uses the float networks, for measuring what exactness costs.
     exact: bool,
     entropy_bottleneck: EntropyBottleneck,
     gaussian_conditional: GaussianConditional,
@@ -146,14 +146,14 @@ impl ImageModel for MeanScaleHyperprior {
         let _guard = tch::no_grad_guard();
         let (zh, zw) = latent_size(height, width, self.stride(), 64)?;
         let device = self.entropy_bottleneck.medians().device();
-        let (y_inverse, z_inverse) = gain::inverse_gains(self.gains.as_ref(), rate, device)?;
+        let (_, z_inverse) = gain::inverse_gains(self.gains.as_ref(), rate, device)?;
         let hyper = latents.hyper.as_deref().context("missing hyper-latent stream")?;
         let mut checksum = SymbolChecksum::new();
         let z_hat = decompress_hyper(&self.entropy_bottleneck, hyper, zh, zw, device, &mut checksum)?;
         let (scales, means) = self.coding_parameters(&z_hat, &z_inverse, rate)?;
         let y_hat = self.gaussian_conditional.decompress(&latents.latent, &scales, &means, &mut checksum)?;
         latents.symbol_checksum.verify(checksum.digest())?;
-        Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
+        self.synthesize(&y_hat, rate)
     }
 
     fn inspect(&self, x: &Tensor, rate: &Rate) -> Result<Vec<(&'static str, Tensor)>> {
@@ -181,12 +181,11 @@ impl ImageModel for MeanScaleHyperprior {
     }
 
     fn synthesize(&self, y_hat: &Tensor, rate: &Rate) -> Result<Tensor> {
-        let _guard = tch::no_grad_guard();
-        let (y_inverse, _) = gain::inverse_gains(self.gains.as_ref(), rate, y_hat.device())?;
-        Ok(self.g_s.forward(&(y_hat * y_inverse)).clamp(0.0, 1.0))
+        let factors = gain::exact_y_factors(self.gains.as_ref(), rate, y_hat.size()[1] as usize)?;
+        self.g_s.reconstruct(y_hat, &factors, self.exact)
     }
 
-    fn set_exact_entropy_parameters(&mut self, exact: bool) -> bool {
+    fn set_exact_arithmetic(&mut self, exact: bool) -> bool {
         self.exact = exact;
         true
     }

@@ -12,10 +12,12 @@ pub use mean_scale::MeanScaleHyperprior;
 pub use scale::ScaleHyperprior;
 
 use crate::entropy::{EntropyBottleneck, SymbolChecksum};
+use crate::exact::{fixed_input_at, fixed_to_f32_at, Activation, ExactNetSpec, Precision};
 use crate::layers::{conv, deconv, Gdn};
 use anyhow::{ensure, Result};
 use neco_bitstream::entropy::{SymbolDecoder, SymbolEncoder};
-use tch::{nn, Tensor};
+use tch::nn::{self, Module};
+use tch::Tensor;
 
 /// The GDN analysis transform g_a: four 5×5 stride-2 convolutions with GDN between (÷16).
 pub(crate) fn gdn_analysis(vs: nn::Path, n: i64, m: i64) -> nn::Sequential {
@@ -29,16 +31,61 @@ pub(crate) fn gdn_analysis(vs: nn::Path, n: i64, m: i64) -> nn::Sequential {
         .add(conv(&vs / 6, n, m, 5, 2))
 }
 
-/// The IGDN synthesis transform g_s: the mirror of [`gdn_analysis`] (×16).
-pub(crate) fn gdn_synthesis(vs: nn::Path, n: i64, m: i64) -> nn::Sequential {
-    nn::seq()
-        .add(deconv(&vs / 0, m, n, 5, 2))
-        .add(Gdn::new(&vs / 1, n, true))
-        .add(deconv(&vs / 2, n, n, 5, 2))
-        .add(Gdn::new(&vs / 3, n, true))
-        .add(deconv(&vs / 4, n, n, 5, 2))
-        .add(Gdn::new(&vs / 5, n, true))
-        .add(deconv(&vs / 6, n, 3, 5, 2))
+/// The IGDN synthesis transform g_s: the mirror of [`gdn_analysis`] (×16), as a float network
+/// for training and as its exact fixed-point twin for decoding.
+#[derive(Debug)]
+pub(crate) struct GdnSynthesis {
+    float: nn::Sequential,
+    exact: ExactNetSpec,
+}
+
+impl GdnSynthesis {
+    pub fn new(vs: nn::Path, n: i64, m: i64) -> Self {
+        let (d0, g1) = (deconv(&vs / 0, m, n, 5, 2), Gdn::new(&vs / 1, n, true));
+        let (d2, g3) = (deconv(&vs / 2, n, n, 5, 2), Gdn::new(&vs / 3, n, true));
+        let (d4, g5) = (deconv(&vs / 4, n, n, 5, 2), Gdn::new(&vs / 5, n, true));
+        let d6 = deconv(&vs / 6, n, 3, 5, 2);
+        let exact = ExactNetSpec::new()
+            .deconv(&d0, 2, 2, Activation::None)
+            .inverse_gdn(&g1)
+            .deconv(&d2, 2, 2, Activation::None)
+            .inverse_gdn(&g3)
+            .deconv(&d4, 2, 2, Activation::None)
+            .inverse_gdn(&g5)
+            .deconv(&d6, 2, 2, Activation::None);
+        let float = nn::seq().add(d0).add(g1).add(d2).add(g3).add(d4).add(g5).add(d6);
+        Self { float, exact }
+    }
+
+    /// The decoded image (1, 3, H, W) in [0, 1] on `ŷ`'s device from ŷ and per-channel inverse
+    /// gains. With `exact`, g_s runs in fixed point ([`Precision::SYNTHESIS`]) on the CPU, so the
+    /// pixels are identical on every device, thread count and machine; otherwise the float
+    /// network runs on ŷ's device.
+    pub fn reconstruct(&self, y_hat: &Tensor, inverse_gains: &[f64], exact: bool) -> Result<Tensor> {
+        let _guard = tch::no_grad_guard();
+        let x_hat = if exact {
+            let fixed = self.exact.build_with(Precision::SYNTHESIS).forward(&fixed_input_at(
+                y_hat,
+                inverse_gains,
+                Precision::SYNTHESIS.frac_bits,
+            )?)?;
+            fixed_to_f32_at(&fixed, Precision::SYNTHESIS.frac_bits)?.to_device(y_hat.device())
+        } else {
+            let gains = Tensor::from_slice(inverse_gains).to_kind(tch::Kind::Float).to_device(y_hat.device());
+            self.float.forward(&(y_hat * gains.view([1, -1, 1, 1])))
+        };
+        Ok(x_hat.clamp(0.0, 1.0))
+    }
+}
+
+impl nn::Module for GdnSynthesis {
+    fn forward(&self, y: &Tensor) -> Tensor {
+        self.float.forward(y)
+    }
+}
+
+pub(crate) fn gdn_synthesis(vs: nn::Path, n: i64, m: i64) -> GdnSynthesis {
+    GdnSynthesis::new(vs, n, m)
 }
 
 /// Codes a hyper-latent (1, C, h, w) with the bottleneck's per-channel tables and returns the

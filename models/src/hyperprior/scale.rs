@@ -1,6 +1,6 @@
 //! bmshj2018-hyperprior: a zero-mean Gaussian on y whose scales come from a hyper-latent z.
 
-use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size};
+use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GdnSynthesis};
 use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
 use crate::exact::{fixed_input, fixed_to_f32, Activation, ExactNetSpec};
 use crate::layers::conv;
@@ -13,7 +13,7 @@ use tch::Tensor;
 #[derive(Debug)]
 pub struct ScaleHyperprior {
     g_a: nn::Sequential,
-    g_s: nn::Sequential,
+    g_s: GdnSynthesis,
     h_a: nn::Sequential,
     h_s: nn::Sequential,
     /// h_s's layers for the exact (fixed-point) evaluation that coding uses.
@@ -122,7 +122,7 @@ impl ImageModel for ScaleHyperprior {
         let y_hat =
             self.gaussian_conditional.decompress(&latents.latent, &scales, &scales.zeros_like(), &mut checksum)?;
         latents.symbol_checksum.verify(checksum.digest())?;
-        Ok(self.g_s.forward(&y_hat).clamp(0.0, 1.0))
+        self.synthesize(&y_hat, &Rate::Default)
     }
 
     fn inspect(&self, x: &Tensor, _rate: &Rate) -> Result<Vec<(&'static str, Tensor)>> {
@@ -140,10 +140,10 @@ impl ImageModel for ScaleHyperprior {
     }
 
     fn synthesize(&self, y_hat: &Tensor, _rate: &Rate) -> Result<Tensor> {
-        Ok(tch::no_grad(|| self.g_s.forward(y_hat).clamp(0.0, 1.0)))
+        self.g_s.reconstruct(y_hat, &vec![1.0; y_hat.size()[1] as usize], self.exact)
     }
 
-    fn set_exact_entropy_parameters(&mut self, exact: bool) -> bool {
+    fn set_exact_arithmetic(&mut self, exact: bool) -> bool {
         self.exact = exact;
         true
     }

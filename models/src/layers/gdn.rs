@@ -30,6 +30,26 @@ impl Gdn {
         Self { beta, gamma, channels, inverse }
     }
 
+    /// A second handle on the same variables.
+    pub fn shallow_clone(&self) -> Self {
+        Self {
+            beta: self.beta.shallow_clone(),
+            gamma: self.gamma.shallow_clone(),
+            channels: self.channels,
+            inverse: self.inverse,
+        }
+    }
+
+    /// The effective β (C) and γ (C×C) in float64 on the CPU, for exact evaluation: computed
+    /// there with correctly rounded IEEE operations, so identical on every machine.
+    pub fn effective_parameters(&self) -> (Tensor, Tensor) {
+        let _guard = tch::no_grad_guard();
+        let cpu = |t: &Tensor| t.detach().to_device(tch::Device::Cpu).to_kind(tch::Kind::Double);
+        let beta = cpu(&self.beta).clamp_min((BETA_MIN + PEDESTAL).sqrt()).square() - PEDESTAL;
+        let gamma = cpu(&self.gamma).clamp_min(REPARAM_OFFSET).square() - PEDESTAL;
+        (beta, gamma)
+    }
+
     fn beta(&self) -> Tensor {
         let bound = (BETA_MIN + PEDESTAL).sqrt();
         lower_bound(&self.beta, bound).square() - PEDESTAL
