@@ -10,7 +10,7 @@ mod report_cmd;
 mod train_cmd;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use neco::image_io::{decode_image_bytes, encode_image_bytes};
 use neco::metrics::{bits_per_pixel, psnr_u8};
 use neco::{available_models, Codec, EncodeParams, DEFAULT_MODEL};
@@ -83,9 +83,24 @@ fn main() {
         Err(err) => {
             // Usage errors get the same one-line form as every other error, with a pointer to
             // --help instead of clap's multi-line usage block.
+            // The message may continue on indented lines (e.g. the missing arguments); those are
+            // joined on, the usage block after the first blank line is dropped.
             let rendered = err.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("neco: error: {first} (see neco --help)");
+            let message: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            let message = message.join(" ");
+            let message = message.trim_start_matches("error: ");
+            let message = if message.is_empty() { "invalid arguments" } else { message };
+            let command = std::env::args().nth(1).filter(|c| !c.starts_with('-'));
+            let help = match command.filter(|c| Cli::command().find_subcommand(c).is_some()) {
+                Some(c) => format!("neco {c} --help"),
+                None => "neco --help".to_string(),
+            };
+            eprintln!("neco: error: {message} (see {help})");
             std::process::exit(2);
         }
     };

@@ -372,3 +372,20 @@ fn weights_fingerprint_mismatch_is_refused_and_model_path_decodes() {
     ok(&neco(&["decode", s(&coded), s(&out), "--model", s(&weights)]));
     assert_eq!(image::open(&out).unwrap().dimensions(), (20, 20));
 }
+
+#[test]
+fn usage_errors_are_one_line_with_exit_code_2() {
+    for (args, needle) in [
+        (&["encode"][..], "required arguments were not provided: <PATH>"),
+        (&["encode", "a.png", "b.neco", "--quality", "abc"][..], "invalid value 'abc'"),
+        (&["decode", "a.neco", "b.png", "--frobnicate"][..], "unexpected argument '--frobnicate'"),
+        (&["frobnicate"][..], "unrecognized subcommand"),
+    ] {
+        let o = neco(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line: {err}");
+        assert!(err.starts_with("neco: error: ") && err.contains(needle), "{args:?}: {err}");
+        assert!(err.contains("--help)"), "{args:?}: no pointer to --help: {err}");
+    }
+}
