@@ -1,5 +1,6 @@
-//! What exact (fixed-point) entropy parameters cost in rate-distortion, against the same model
-//! coding with its float hyper-synthesis. Needs the shipped weights and Kodak:
+//! What exact (fixed-point) arithmetic costs in rate-distortion, against the same model coding
+//! with its float networks: the entropy parameters (hyper-synthesis) and the synthesis g_s that
+//! decoding runs. Needs the shipped weights and Kodak:
 //!
 //!     cargo test --release -p neco-tools --test exactness_cost -- --ignored --nocapture
 //!
@@ -57,6 +58,6 @@ fn exact_entropy_parameters_cost_under_one_percent() {
         }
     }
     let bd = bd_rate(&curves[1], &curves[0], Interpolation::Akima).unwrap();
-    eprintln!("BD-rate of exact against float entropy parameters: {bd:+.3} % ({} Kodak images)", files.len());
+    eprintln!("BD-rate of exact against float arithmetic (entropy parameters and synthesis): {bd:+.3} % ({} Kodak images)", files.len());
     assert!(bd < 1.0, "exactness costs {bd:.2} % BD-rate");
 }
