@@ -10,15 +10,13 @@
 //! -x265-params keyint=1:info=0 -crf Q -f hevc` into a raw .hevc bitstream.
 
 use crate::eval::{
-    dataset_images, ms_ssim_rgb8, peak_rss_mb, read_rows, summarize, write_summary, ImageRow, RowWriter, Summary,
+    dataset_images, ms_ssim_rgb8, peak_rss_mb, read_rows, run_pool, summarize, write_summary, ImageRow, Summary,
 };
 use anyhow::{bail, ensure, Context, Result};
 use image::RgbImage;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
 /// A traditional codec measured through its CLI.
@@ -393,67 +391,28 @@ pub fn run_anchors(cfg: &AnchorsConfig) -> Result<Vec<Summary>> {
             }
         }
     }
-    let total = tasks.len();
-    let bar = if cfg.quiet { ProgressBar::hidden() } else { ProgressBar::new(total as u64) };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} codings, eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
     let scratch = std::env::temp_dir().join(format!("neco-anchors-{}", std::process::id()));
-    let queue = Arc::new(Mutex::new(tasks));
-    let (tx, rx) = mpsc::channel::<Result<ImageRow>>();
-    let jobs = cfg.jobs.max(1).min(total.max(1));
-    let mut workers = Vec::with_capacity(jobs);
-    for worker in 0..jobs {
-        let (queue, tx) = (queue.clone(), tx.clone());
-        let dir = scratch.join(format!("job{worker}"));
-        workers.push(std::thread::spawn(move || loop {
-            let task = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
-            let Some(task) = task else { break };
-            let row = (|| {
-                let _ = std::fs::remove_dir_all(&dir);
-                std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let outcome = run_pool(
+        tasks,
+        cfg.jobs,
+        cfg.quiet,
+        &csv_path,
+        "neco anchors",
+        |worker| Ok(scratch.join(format!("job{worker}"))),
+        |dir, task| {
+            (|| {
+                let _ = std::fs::remove_dir_all(&*dir);
+                std::fs::create_dir_all(&*dir).with_context(|| format!("cannot create {}", dir.display()))?;
                 let original = image::open(&task.image)
                     .with_context(|| format!("cannot read {}", task.image.display()))?
                     .to_rgb8();
-                measure(task.anchor, &original, &task.name, task.index, task.param, &dir)
+                measure(task.anchor, &original, &task.name, task.index, task.param, dir)
             })()
-            .with_context(|| format!("{} {} at {}", task.anchor, task.image.display(), format_param(task.param)));
-            if tx.send(row).is_err() {
-                break;
-            }
-        }));
-    }
-    drop(tx);
-    let mut writer = RowWriter::append(&csv_path)?;
-    let mut first_error = None;
-    for row in rx {
-        match row {
-            Ok(row) => {
-                bar.set_message(format!(
-                    "{} {} q{}: {:.3} bpp {:.2} dB",
-                    row.model, row.image, row.quality, row.bpp, row.psnr
-                ));
-                writer.write(&row)?;
-            }
-            Err(e) => {
-                bar.println(format!("neco anchors: {e:#}"));
-                first_error.get_or_insert(e);
-                if let Ok(mut q) = queue.lock() {
-                    q.clear();
-                }
-            }
-        }
-        bar.inc(1);
-    }
-    for w in workers {
-        let _ = w.join();
-    }
+            .with_context(|| format!("{} {} at {}", task.anchor, task.image.display(), format_param(task.param)))
+        },
+    );
     let _ = std::fs::remove_dir_all(&scratch);
-    bar.finish_and_clear();
-    if let Some(e) = first_error {
-        return Err(e);
-    }
+    outcome?;
     let rows = read_rows(&csv_path)?;
     let mut summaries = vec![];
     for &anchor in &cfg.anchors {

@@ -5,18 +5,18 @@
 //! schema with the mean over images per setting. Runs are resumable (rows already in the CSV
 //! are skipped), shardable (`--shard i/n` takes every n-th image) and parallel (`--jobs`).
 
+mod pool;
 mod results;
 
+pub use pool::run_pool;
 pub use results::{merge, read_rows, summarize, write_summary, ImageRow, RowWriter, Summary};
 
 use crate::msssim::ms_ssim;
 use anyhow::{bail, ensure, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use neco::{Codec, EncodeParams};
 use neco_models::device::DeviceChoice;
 use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 use tch::{Kind, Tensor};
 
@@ -88,64 +88,18 @@ pub fn run_eval(cfg: &EvalConfig) -> Result<Vec<ImageRow>> {
             }
         }
     }
-    let total = tasks.len();
-    let bar = if cfg.quiet { ProgressBar::hidden() } else { ProgressBar::new(total as u64) };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} codings, eta {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let queue = Arc::new(Mutex::new(tasks));
-    let (tx, rx) = mpsc::channel::<Result<ImageRow>>();
-    let jobs = cfg.jobs.max(1).min(total.max(1));
-    let mut workers = Vec::with_capacity(jobs);
-    for _ in 0..jobs {
-        let (queue, tx, cfg) = (queue.clone(), tx.clone(), cfg.clone());
-        workers.push(std::thread::spawn(move || {
-            let codec = match Codec::load_on(&cfg.model, cfg.device) {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-            };
-            loop {
-                let task = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
-                let Some(task) = task else { break };
-                let row = evaluate_one(&codec, &cfg, &task)
-                    .with_context(|| format!("{} at quality {}", task.image.display(), task.quality));
-                if tx.send(row).is_err() {
-                    break;
-                }
-            }
-        }));
-    }
-    drop(tx);
-    let mut writer = results::RowWriter::append(&csv_path)?;
-    let mut first_error = None;
-    for row in rx {
-        match row {
-            Ok(row) => {
-                bar.set_message(format!("{} q{}: {:.3} bpp {:.2} dB", row.image, row.quality, row.bpp, row.psnr));
-                writer.write(&row)?;
-            }
-            Err(e) => {
-                bar.println(format!("neco eval: {e:#}"));
-                first_error.get_or_insert(e);
-                // Stop handing out work; running codings finish.
-                if let Ok(mut q) = queue.lock() {
-                    q.clear();
-                }
-            }
-        }
-        bar.inc(1);
-    }
-    for w in workers {
-        let _ = w.join();
-    }
-    bar.finish_and_clear();
-    if let Some(e) = first_error {
-        return Err(e);
-    }
+    pool::run_pool(
+        tasks,
+        cfg.jobs,
+        cfg.quiet,
+        &csv_path,
+        "neco eval",
+        |_| Codec::load_on(&cfg.model, cfg.device),
+        |codec, task| {
+            evaluate_one(codec, cfg, &task)
+                .with_context(|| format!("{} at quality {}", task.image.display(), task.quality))
+        },
+    )?;
     let rows = read_rows(&csv_path)?;
     if cfg.shard.is_none() {
         write_summary(&cfg.out.join("summary.json"), &summarize(&rows, &cfg.model)?)?;
