@@ -31,6 +31,16 @@ pub(crate) fn gdn_analysis(vs: nn::Path, n: i64, m: i64) -> nn::Sequential {
         .add(conv(&vs / 6, n, m, 5, 2))
 }
 
+/// g_s's upsampling factor (four stride-2 layers).
+const SYNTHESIS_UPSAMPLING: i64 = 16;
+/// Latent rows per band of the exact synthesis (256 image rows).
+const SYNTHESIS_BAND_ROWS: i64 = 16;
+/// Latent rows of context above and below a band. Each 5×5 stride-2 transposed convolution
+/// needs input rows ⌈(a−2)/2⌉ … ⌊(b+1)/2⌋ for output rows a … b−1; through the four layers the
+/// image rows 16A … 16B−1 need latent rows A−1 … B+1, so two rows are enough (the unit test
+/// `banded_exact_synthesis_equals_one_pass` checks it).
+const SYNTHESIS_HALO_ROWS: i64 = 2;
+
 /// The IGDN synthesis transform g_s: the mirror of [`gdn_analysis`] (×16), as a float network
 /// for training and as its exact fixed-point twin for decoding.
 #[derive(Debug)]
@@ -64,12 +74,21 @@ impl GdnSynthesis {
     pub fn reconstruct(&self, y_hat: &Tensor, inverse_gains: &[f64], exact: bool) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
         let x_hat = if exact {
-            let fixed = self.exact.build_with(Precision::SYNTHESIS).forward(&fixed_input_at(
-                y_hat,
-                inverse_gains,
-                Precision::SYNTHESIS.frac_bits,
-            )?)?;
-            fixed_to_f32_at(&fixed, Precision::SYNTHESIS.frac_bits)?.to_device(y_hat.device())
+            let net = self.exact.build_with(Precision::SYNTHESIS);
+            let input = fixed_input_at(y_hat, inverse_gains, Precision::SYNTHESIS.frac_bits)?;
+            let rows = input.size()[2];
+            // Bands of latent rows, each with a halo that covers g_s's receptive field, cropped
+            // back: exact arithmetic makes the result identical to one pass over the whole
+            // latent, while the float64 working memory is bounded by one band.
+            let mut bands = vec![];
+            for start in (0..rows).step_by(SYNTHESIS_BAND_ROWS as usize) {
+                let end = (start + SYNTHESIS_BAND_ROWS).min(rows);
+                let (lo, hi) = ((start - SYNTHESIS_HALO_ROWS).max(0), (end + SYNTHESIS_HALO_ROWS).min(rows));
+                let out = net.forward(&input.narrow(2, lo, hi - lo))?;
+                let band = out.narrow(2, (start - lo) * SYNTHESIS_UPSAMPLING, (end - start) * SYNTHESIS_UPSAMPLING);
+                bands.push(fixed_to_f32_at(&band, Precision::SYNTHESIS.frac_bits)?);
+            }
+            Tensor::cat(&bands, 2).to_device(y_hat.device())
         } else {
             let gains = Tensor::from_slice(inverse_gains).to_kind(tch::Kind::Float).to_device(y_hat.device());
             self.float.forward(&(y_hat * gains.view([1, -1, 1, 1])))
@@ -128,4 +147,30 @@ pub(crate) fn latent_size(height: i64, width: i64, stride: i64, downsampling: i6
         "image size {width}x{height} is not padded to a multiple of {stride}"
     );
     Ok((height / downsampling, width / downsampling))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn banded_exact_synthesis_equals_one_pass() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let g_s = GdnSynthesis::new(vs.root() / "g_s", 8, 6);
+        // 37 latent rows: three bands (16, 16, 5), interior halos on both sides.
+        let y_hat = (Tensor::randn([1, 6, 37, 3], (Kind::Float, Device::Cpu)) * 4.0).round();
+        let gains = vec![1.0; 6];
+        let banded = g_s.reconstruct(&y_hat, &gains, true).unwrap();
+        let net = g_s.exact.build_with(Precision::SYNTHESIS);
+        let whole = net.forward(&fixed_input_at(&y_hat, &gains, Precision::SYNTHESIS.frac_bits).unwrap()).unwrap();
+        let whole = fixed_to_f32_at(&whole, Precision::SYNTHESIS.frac_bits).unwrap().clamp(0.0, 1.0);
+        assert_eq!(banded.size(), [1, 3, 37 * 16, 3 * 16]);
+        assert!(banded.equal(&whole), "banded synthesis differs from one pass");
+        // A halo one row short is not enough (so the test can see a wrong halo).
+        let short = net.forward(&fixed_input_at(&y_hat.narrow(2, 0, 17), &gains, 12).unwrap()).unwrap();
+        let short = fixed_to_f32_at(&short.narrow(2, 0, 256), 12).unwrap().clamp(0.0, 1.0);
+        assert!(!short.equal(&whole.narrow(2, 0, 256)), "a one-row halo already matches: the test is blind");
+    }
 }
