@@ -5,7 +5,7 @@
 //! exercise exactly the same paths. Results are ignored: the only failure is
 //! a panic, a hang or an unbounded allocation.
 
-use crate::container::{read_frame, read_metadata, read_tile, Container};
+use crate::container::{read_frame, read_metadata, read_tile, read_tile_grid, Container};
 use crate::entropy::{AdaptiveCategoricalModel, CategoricalModel, GaussianConditional, IndexedTables, SymbolDecoder};
 use std::sync::OnceLock;
 
@@ -29,6 +29,12 @@ pub fn exercise_all_readers(bytes: &[u8]) {
 fn exercise_payload(bytes: &[u8]) {
     let _ = read_frame(bytes);
     let _ = read_tile(bytes);
+    if let Ok(grid) = read_tile_grid(bytes) {
+        let (w, h) = (grid.tile_width.saturating_mul(grid.columns), grid.tile_height.saturating_mul(grid.rows));
+        let _ = grid.check(w, h);
+        // Up to 2^48 tiles: walk only the first few.
+        for _ in grid.rects(w, h).take(4) {}
+    }
     let _ = read_metadata(bytes);
     let _ = IndexedTables::from_bytes(bytes);
     exercise_stream(bytes, 256);

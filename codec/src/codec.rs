@@ -18,6 +18,7 @@
 
 use crate::learned::{LearnedCodec, LEVEL_SCALE};
 use crate::registry::{self, ModelInfo, ModelSource};
+use crate::tiling;
 use anyhow::{bail, ensure, Context, Result};
 use image::{DynamicImage, GrayAlphaImage, GrayImage, RgbImage, RgbaImage};
 use neco_bitstream::container::{
@@ -25,12 +26,14 @@ use neco_bitstream::container::{
 };
 use neco_models::device::DeviceChoice;
 use neco_models::wavelet::{WaveletCodec, WaveletConfig};
+use std::borrow::Cow;
 use std::path::Path;
 
-/// How to encode: the operating point.
+/// How to encode: the operating point, and for learned models the tiling.
 ///
-/// At most one of the fields may be set; with none, the model's default quality is used.
-/// Build it with struct-update syntax so that new fields do not break callers:
+/// At most one of `quality`, `rate_level` and `lambda` may be set; with none, the model's
+/// default quality is used. Build it with struct-update syntax so that new fields do not
+/// break callers:
 ///
 /// ```
 /// let params = neco::EncodeParams { quality: Some(40), ..Default::default() };
@@ -48,6 +51,12 @@ pub struct EncodeParams {
     /// A rate-distortion trade-off λ for learned variable-rate models whose weights record
     /// the λ of each level; mapped to a rate level by [`Codec::level_for_lambda`].
     pub lambda: Option<f64>,
+    /// Learned models only: code the image in independent tiles of this many pixels square
+    /// (a multiple of the model's stride, at most 4096), however small it is. `None`, the
+    /// default, codes images of up to 2048 × 2048 pixels (2^22) whole and larger ones in
+    /// 1024-pixel tiles, so memory stays bounded by one tile. The decoder reads the layout
+    /// from the file. See docs/tiling.md.
+    pub tile: Option<u32>,
 }
 
 /// The result of [`Codec::encode_to_bpp`]: the chosen file and the setting that made it.
@@ -281,20 +290,29 @@ impl Codec {
     /// handled as the module documentation describes.
     pub fn encode_image(&self, image: &DynamicImage, params: &EncodeParams) -> Result<Vec<u8>> {
         let (quality, rate_param) = self.operating_point(params)?;
-        self.encode_planes(&Planes::split(image), quality, rate_param)
+        if params.tile.is_some() && !self.is_learned() {
+            bail!("model '{}' codes whole images: tiles are for learned models", self.name);
+        }
+        self.encode_planes(&Planes::split(image), quality, rate_param, params.tile)
     }
 
-    fn encode_planes(&self, planes: &Planes, quality: u8, rate_param: u32) -> Result<Vec<u8>> {
+    /// `tile`: a forced tile side for learned models (see [`EncodeParams::tile`]).
+    fn encode_planes(&self, planes: &Planes, quality: u8, rate_param: u32, tile: Option<u32>) -> Result<Vec<u8>> {
         let (width, height) = planes.rgb.dimensions();
         ensure!(width > 0 && height > 0, "the image is empty ({width}x{height})");
         ensure!(
-            u64::from(width) * u64::from(height) <= self.max_pixels(),
-            "image of {width}x{height} is larger than model '{}' codes in one piece",
-            self.name
+            u64::from(width) * u64::from(height) <= MAX_PIXELS,
+            "image of {width}x{height} is larger than model '{}' codes (at most {} pixels)",
+            self.name,
+            MAX_PIXELS
         );
+        let rgb = planes.rgb.as_raw();
         let mut chunks = match &self.model {
-            Model::Wavelet(w) => vec![(ChunkKind::Latent, w.encode_rgb8(planes.rgb.as_raw(), width, height, quality)?)],
-            Model::Learned(l) => l.encode_rgb8(planes.rgb.as_raw(), width, height, rate_param)?,
+            Model::Wavelet(w) => vec![(ChunkKind::Latent, w.encode_rgb8(rgb, width, height, quality)?)],
+            Model::Learned(l) => match tiling::tile_side(width, height, tile, l.stride())? {
+                Some(side) => tiling::encode(l, rgb, width, height, rate_param, side)?,
+                None => l.encode_rgb8(rgb, width, height, rate_param)?,
+            },
         };
         if let Some(alpha) = &planes.alpha {
             chunks.push((ChunkKind::Alpha, encode_alpha(alpha)?));
@@ -335,7 +353,7 @@ impl Codec {
             Model::Learned(_) => {
                 // One operating point: nothing to search.
                 let (quality, rate_param) = self.operating_point(&EncodeParams::default())?;
-                let bytes = self.encode_planes(&planes, quality, rate_param)?;
+                let bytes = self.encode_planes(&planes, quality, rate_param, None)?;
                 let b = bpp(&bytes);
                 return Ok(BppSearch {
                     bytes,
@@ -354,7 +372,7 @@ impl Codec {
                 EncodeParams { quality: Some(v as u8), ..Default::default() }
             };
             let (quality, rate_param) = self.operating_point(&params)?;
-            Ok((params, self.encode_planes(&planes, quality, rate_param)?))
+            Ok((params, self.encode_planes(&planes, quality, rate_param, None)?))
         };
         let mut tried: Vec<(EncodeParams, Vec<u8>)> = Vec::new();
         let (mut a, mut b) = (i64::from(lo), i64::from(hi));
@@ -389,13 +407,6 @@ impl Codec {
         self.decode_container(&Container::parse(bytes)?)
     }
 
-    fn max_pixels(&self) -> u64 {
-        match self.model {
-            Model::Wavelet(_) => MAX_PIXELS,
-            Model::Learned(_) => MAX_LEARNED_PIXELS,
-        }
-    }
-
     /// Decodes an already parsed (and CRC-checked) file.
     fn decode_container(&self, container: &Container<'_>) -> Result<DynamicImage> {
         let h = &container.header;
@@ -413,10 +424,16 @@ impl Codec {
             "unsupported colour format {:?} in an image file",
             h.colour
         );
-        // Decoders allocate several float planes per pixel; refuse sizes no real file of this
-        // version has rather than exhaust memory.
+        // The wavelet decoder allocates several float planes per pixel, a learned model's
+        // activations many per pixel of each piece it decodes (the whole image, or one tile);
+        // refuse sizes no real file of this version has rather than exhaust memory.
         let pixels = u64::from(h.width) * u64::from(h.height);
-        ensure!(pixels <= self.max_pixels(), "image of {}x{} is larger than this decoder accepts", h.width, h.height);
+        let tiled = matches!(self.model, Model::Learned(_)) && tiling::is_tiled(container);
+        let limit = match self.model {
+            Model::Learned(_) if !tiled => tiling::MAX_PIECE_PIXELS,
+            _ => MAX_PIXELS,
+        };
+        ensure!(pixels <= limit, "image of {}x{} is larger than this decoder accepts", h.width, h.height);
         // The alpha plane is checked first: it is cheap, and a file that lacks it is broken.
         let alpha = match h.colour {
             ColourFormat::Rgba | ColourFormat::GrayAlpha => {
@@ -429,10 +446,11 @@ impl Codec {
                 let latent = container.require(ChunkKind::Latent)?;
                 w.decode_rgb8(latent.payload, h.width, h.height, h.params.quality)?
             }
+            Model::Learned(l) if tiled => tiling::decode(l, container)?,
             Model::Learned(l) => l.decode_rgb8(container)?,
         };
         let rgb = RgbImage::from_raw(h.width, h.height, rgb).context("decoder returned a wrongly sized image")?;
-        Ok(Planes { colour: h.colour, bit_depth: h.bit_depth, rgb, alpha }.join())
+        Ok(Planes { colour: h.colour, bit_depth: h.bit_depth, rgb: Cow::Owned(rgb), alpha }.join())
     }
 
     /// Loads the built-in model a file names, then decodes it (on the CPU).
@@ -492,24 +510,24 @@ impl Codec {
     }
 }
 
-/// 2^28 pixels (e.g. 16384 × 16384) at most until tiled coding lands: the
-/// wavelet decoder holds a few float planes per pixel, and a 40-byte hostile
-/// header must not be able to ask for tens of gigabytes.
+/// 2^28 pixels (e.g. 16384 × 16384) at most, for every model: the wavelet decoder holds a few
+/// float planes per pixel, and a 40-byte hostile header must not be able to ask for tens of
+/// gigabytes. Learned models code images this large in tiles (crate::tiling), whose size is
+/// limited separately, as is that of an untiled learned image (`tiling::MAX_PIECE_PIXELS`).
 const MAX_PIXELS: u64 = 1 << 28;
-/// Learned models hold ~N floats per pixel at half resolution in the synthesis: 2^24 pixels
-/// (e.g. 4096 × 4096) keeps a decode within a few GB until tiled coding lands.
-const MAX_LEARNED_PIXELS: u64 = 1 << 24;
 
 /// An image split into what the models code (8-bit RGB) and what the container carries.
-struct Planes {
+/// An 8-bit RGB input is borrowed, not copied (a large image is coded with one copy of its
+/// pixels in memory).
+struct Planes<'a> {
     colour: ColourFormat,
     bit_depth: u8,
-    rgb: RgbImage,
+    rgb: Cow<'a, RgbImage>,
     alpha: Option<GrayImage>,
 }
 
-impl Planes {
-    fn split(image: &DynamicImage) -> Self {
+impl<'a> Planes<'a> {
+    fn split(image: &'a DynamicImage) -> Self {
         let colour_type = image.color();
         let bits_per_channel = colour_type.bits_per_pixel() / u16::from(colour_type.channel_count());
         let bit_depth = if bits_per_channel > 8 { 16 } else { 8 };
@@ -525,7 +543,11 @@ impl Planes {
             (false, false) => ColourFormat::Gray,
             (false, true) => ColourFormat::GrayAlpha,
         };
-        Planes { colour, bit_depth, rgb: image.to_rgb8(), alpha }
+        let rgb = match image {
+            DynamicImage::ImageRgb8(rgb) => Cow::Borrowed(rgb),
+            other => Cow::Owned(other.to_rgb8()),
+        };
+        Planes { colour, bit_depth, rgb, alpha }
     }
 
     fn join(self) -> DynamicImage {
@@ -536,6 +558,7 @@ impl Planes {
             })
         };
         let Planes { colour, rgb, alpha, .. } = self;
+        let rgb = rgb.into_owned();
         match (colour, alpha) {
             (ColourFormat::Gray, _) => DynamicImage::ImageLuma8(gray(&rgb)),
             (ColourFormat::GrayAlpha, Some(a)) => {

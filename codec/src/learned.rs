@@ -1,7 +1,7 @@
 //! Learned models inside the codec: image ↔ tensor, padding, rate levels and chunks.
 
 use anyhow::{ensure, Context, Result};
-use neco_bitstream::container::{ChunkKind, Container};
+use neco_bitstream::container::{Chunk, ChunkKind, Container};
 use neco_models::entropy::SymbolDigest;
 use neco_models::weights::{self, LoadedModel};
 use neco_models::{pad_to_stride, CompressedLatents, Rate};
@@ -102,21 +102,38 @@ impl LearnedCodec {
         Ok(chunks)
     }
 
-    /// Decodes to 8-bit RGB. Fails if the file has no symbol checksum chunk, or if the decoded
-    /// symbols do not match it (the decoder's entropy parameters drifted from the encoder's).
+    /// The model's stride: a tile size must be a multiple of it.
+    pub fn stride(&self) -> u32 {
+        self.loaded.model.stride() as u32
+    }
+
+    /// Decodes an untiled file to 8-bit RGB. Fails if the file has no symbol checksum chunk,
+    /// or if the decoded symbols do not match it (the decoder's entropy parameters drifted
+    /// from the encoder's).
     pub fn decode_rgb8(&self, container: &Container<'_>) -> Result<Vec<u8>> {
         let h = &container.header;
-        let rate = self.rate(h.params.rate_param)?;
-        let stride = self.loaded.model.stride() as u32;
-        let padded_h = h.height.div_ceil(stride) * stride;
-        let padded_w = h.width.div_ceil(stride) * stride;
+        self.decode_streams(&container.chunks, h.width, h.height, h.params.rate_param)
+    }
+
+    /// Decodes one image (or one tile) of `width × height` from its chunks — the hyper-latent,
+    /// latent and symbol checksum [`encode_rgb8`](Self::encode_rgb8) made; other kinds are
+    /// skipped — to 8-bit RGB. Every tensor is dropped before it returns.
+    pub fn decode_streams(&self, chunks: &[Chunk<'_>], width: u32, height: u32, rate_param: u32) -> Result<Vec<u8>> {
+        let rate = self.rate(rate_param)?;
+        let stride = self.stride();
+        let padded_h = height.div_ceil(stride) * stride;
+        let padded_w = width.div_ceil(stride) * stride;
+        let first = |kind: ChunkKind| chunks.iter().find(|c| c.kind == kind);
+        let require = |kind: ChunkKind| {
+            first(kind).with_context(|| format!("invalid file: required {} chunk is missing", kind.name()))
+        };
         let latents = CompressedLatents {
-            hyper: container.first(ChunkKind::HyperLatent).map(|c| c.payload.to_vec()),
-            latent: container.require(ChunkKind::Latent)?.payload.to_vec(),
-            symbol_checksum: SymbolDigest::from_payload(container.require(ChunkKind::SymbolChecksum)?.payload)?,
+            hyper: first(ChunkKind::HyperLatent).map(|c| c.payload.to_vec()),
+            latent: require(ChunkKind::Latent)?.payload.to_vec(),
+            symbol_checksum: SymbolDigest::from_payload(require(ChunkKind::SymbolChecksum)?.payload)?,
         };
         let x_hat = self.loaded.model.decompress(&latents, i64::from(padded_h), i64::from(padded_w), &rate)?;
-        let cropped = x_hat.narrow(2, 0, i64::from(h.height)).narrow(3, 0, i64::from(h.width));
+        let cropped = x_hat.narrow(2, 0, i64::from(height)).narrow(3, 0, i64::from(width));
         let rgb = (cropped.squeeze_dim(0).permute([1, 2, 0]) * 255.0)
             .round()
             .clamp(0.0, 255.0)

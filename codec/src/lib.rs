@@ -37,6 +37,7 @@ pub mod image_io;
 mod learned;
 pub mod metrics;
 mod registry;
+mod tiling;
 
 pub use codec::{BppSearch, Codec, EncodeParams, FileInfo};
 pub use registry::{available_models, ModelInfo, ModelSource, DEFAULT_MODEL};

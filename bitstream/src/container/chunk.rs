@@ -27,6 +27,9 @@ pub enum ChunkKind {
     SymbolChecksum,
     /// An alpha plane coded losslessly.
     Alpha,
+    /// The tile grid of an image coded in tiles: tile size and counts; the tiles follow as
+    /// `Tile` chunks in raster order.
+    TileGrid,
     Unknown(u8),
 }
 
@@ -40,6 +43,7 @@ impl ChunkKind {
             ChunkKind::Metadata => 5,
             ChunkKind::SymbolChecksum => 6,
             ChunkKind::Alpha => 7,
+            ChunkKind::TileGrid => 8,
             ChunkKind::Unknown(b) => b,
         }
     }
@@ -53,6 +57,7 @@ impl ChunkKind {
             5 => ChunkKind::Metadata,
             6 => ChunkKind::SymbolChecksum,
             7 => ChunkKind::Alpha,
+            8 => ChunkKind::TileGrid,
             other => ChunkKind::Unknown(other),
         }
     }
@@ -66,6 +71,7 @@ impl ChunkKind {
             ChunkKind::Metadata => "metadata",
             ChunkKind::SymbolChecksum => "symbol-checksum",
             ChunkKind::Alpha => "alpha",
+            ChunkKind::TileGrid => "tile-grid",
             ChunkKind::Unknown(_) => "unknown",
         }
     }

@@ -12,7 +12,10 @@ pub use chunk::{
     MAX_CHUNK_LEN,
 };
 pub use header::{CodingParams, ColourFormat, Header, StreamKind, FORMAT_MAJOR, FORMAT_MINOR, MAGIC, MAX_DIMENSION};
-pub use nested::{read_frame, read_metadata, read_tile, write_frame, write_metadata, write_tile, TileRect};
+pub use nested::{
+    read_frame, read_metadata, read_tile, read_tile_grid, write_frame, write_metadata, write_tile, write_tile_grid,
+    TileGrid, TileRect, TILE_GRID_INDEPENDENT,
+};
 
 use crate::error::{Error, Result};
 

@@ -144,3 +144,61 @@ fn writer_refuses_impossible_headers() {
     h.bit_depth = 9;
     assert!(ContainerWriter::new(h).finish().is_err());
 }
+
+#[test]
+fn tile_grid_round_trips_and_cuts_odd_sizes() {
+    let grid = TileGrid::new(150, 100, 64, 64).unwrap();
+    assert_eq!(grid, TileGrid { tile_width: 64, tile_height: 64, columns: 3, rows: 2 });
+    let payload = write_tile_grid(&grid);
+    assert_eq!(payload, [0, 64, 64, 3, 2], "method byte, then four one-byte varints");
+    assert_eq!(read_tile_grid(&payload).unwrap(), grid);
+    grid.check(150, 100).unwrap();
+    let rects: Vec<_> = grid.rects(150, 100).collect();
+    assert_eq!(rects.len() as u64, grid.tile_count());
+    assert_eq!(rects[0], TileRect { x: 0, y: 0, width: 64, height: 64 });
+    assert_eq!(rects[2], TileRect { x: 128, y: 0, width: 22, height: 64 });
+    assert_eq!(rects[5], TileRect { x: 128, y: 64, width: 22, height: 36 });
+    assert_eq!(rects.iter().map(|r| u64::from(r.width) * u64::from(r.height)).sum::<u64>(), 150 * 100);
+    // A tile larger than the image: one tile, cut to the image.
+    let one = TileGrid::new(150, 100, 1024, 1024).unwrap();
+    assert_eq!(one.rects(150, 100).collect::<Vec<_>>(), [TileRect { x: 0, y: 0, width: 150, height: 100 }]);
+    assert!(TileGrid::new(150, 100, 0, 64).is_err());
+}
+
+#[test]
+fn tile_grid_that_disagrees_with_the_image_is_refused() {
+    let grid = TileGrid::new(150, 100, 64, 64).unwrap();
+    for (w, h) in [(193, 100), (128, 100), (150, 129), (150, 64), (1, 1)] {
+        let err = grid.check(w, h).unwrap_err();
+        assert!(matches!(err, Error::InvalidField { field: "tile grid", .. }), "{w}x{h}: {err}");
+    }
+    // The exact edges still fit.
+    grid.check(129, 65).unwrap();
+    grid.check(192, 128).unwrap();
+    let extra_row = TileGrid { rows: 3, ..grid };
+    assert!(extra_row.check(150, 100).is_err());
+}
+
+#[test]
+fn malformed_tile_grids_are_errors() {
+    let payload = write_tile_grid(&TileGrid::new(5000, 3000, 1024, 1024).unwrap());
+    for len in 0..payload.len() {
+        assert!(read_tile_grid(&payload[..len]).is_err(), "prefix of {len} bytes parsed");
+    }
+    let mut trailing = payload.clone();
+    trailing.push(0);
+    assert!(read_tile_grid(&trailing).is_err());
+    let mut method = payload.clone();
+    method[0] = 1;
+    assert!(read_tile_grid(&method).unwrap_err().to_string().contains("unknown method 1"));
+    assert!(read_tile_grid(&[0, 64, 0, 1, 1]).is_err(), "zero tile height");
+    assert!(read_tile_grid(&[0, 64, 64, 1, 0]).is_err(), "zero rows");
+    // A size beyond MAX_DIMENSION.
+    let mut huge = vec![0];
+    crate::varint::write_u64(&mut huge, u64::from(MAX_DIMENSION) + 1);
+    huge.extend_from_slice(&[64, 1, 1]);
+    assert!(matches!(read_tile_grid(&huge), Err(Error::LengthOutOfBounds { .. })));
+    assert_eq!(ChunkKind::from_byte(8), ChunkKind::TileGrid);
+    assert_eq!(ChunkKind::TileGrid.to_byte(), 8);
+    assert_eq!(ChunkKind::TileGrid.name(), "tile-grid");
+}

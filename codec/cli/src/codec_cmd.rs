@@ -57,6 +57,10 @@ pub struct EncodeArgs {
     /// Model name (see `neco models`) or a .safetensors weights file.
     #[arg(short, long, default_value = DEFAULT_MODEL)]
     model: String,
+    /// Learned models: code in independent N×N-pixel tiles (N a multiple of the model's
+    /// stride), whatever the image size. Default: images over 2048×2048 pixels in 1024 tiles.
+    #[arg(long, value_name = "N", conflicts_with = "bpp")]
+    tile: Option<u32>,
     #[command(flatten)]
     run: RunArgs,
 }
@@ -242,9 +246,9 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
         bail!("standard input (-) can be read only once");
     }
     let codec = Codec::load_on(&args.model, args.run.device)?;
-    let params = EncodeParams { quality: args.quality, rate_level: args.level, lambda: args.lambda };
+    let params = EncodeParams { quality: args.quality, rate_level: args.level, lambda: args.lambda, tile: args.tile };
     // Check the setting once, on a 1x1 image, rather than fail every file of a batch alike.
-    if args.bpp.is_none() && (params.lambda.is_some() || params.rate_level.is_some()) {
+    if args.bpp.is_none() && (params.lambda.is_some() || params.rate_level.is_some() || params.tile.is_some()) {
         codec.encode_image(&image::DynamicImage::new_rgb8(1, 1), &params)?;
     }
     let reporter = Reporter::new(&jobs, &args.run);
