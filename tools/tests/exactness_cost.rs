@@ -58,6 +58,9 @@ fn exact_entropy_parameters_cost_under_one_percent() {
         }
     }
     let bd = bd_rate(&curves[1], &curves[0], Interpolation::Akima).unwrap();
-    eprintln!("BD-rate of exact against float arithmetic (entropy parameters and synthesis): {bd:+.3} % ({} Kodak images)", files.len());
+    eprintln!(
+        "BD-rate of exact against float arithmetic (entropy parameters and synthesis): {bd:+.3} % ({} Kodak images)",
+        files.len()
+    );
     assert!(bd < 1.0, "exactness costs {bd:.2} % BD-rate");
 }

@@ -35,10 +35,12 @@
 mod context;
 
 use crate::entropy::{quantize, EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
-use crate::exact::{fixed_input, Activation, ExactNetSpec};
+use crate::exact::{fixed_input, ExactNetSpec};
 use crate::hyperprior::gain::{self, GainedLatents, LatentGains};
-use crate::hyperprior::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GdnSynthesis};
-use crate::layers::{conv, deconv};
+use crate::hyperprior::{
+    compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, mean_scale_hyper_transforms,
+    GdnSynthesis,
+};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
 use anyhow::{ensure, Context, Result};
 use context::{code_step, Checkerboard, Coder, ExactNets, FloatNets, SliceModel, SliceNets};
@@ -123,21 +125,7 @@ impl Elic {
     pub fn try_new(vs: &nn::Path, config: &ElicConfig) -> Result<Self> {
         config.validate()?;
         let (n, m) = (config.n, config.m);
-        let ha = vs / "h_a";
-        let h_a = nn::seq()
-            .add(conv(&ha / 0, m, n, 3, 1))
-            .add_fn(|x| x.leaky_relu())
-            .add(conv(&ha / 2, n, n, 5, 2))
-            .add_fn(|x| x.leaky_relu())
-            .add(conv(&ha / 4, n, n, 5, 2));
-        let hs = vs / "h_s";
-        let (d0, d2, c4) =
-            (deconv(&hs / 0, n, m, 5, 2), deconv(&hs / 2, m, m * 3 / 2, 5, 2), conv(&hs / 4, m * 3 / 2, m * 2, 3, 1));
-        let h_s_exact = ExactNetSpec::new()
-            .deconv(&d0, 2, 2, Activation::LeakyRelu)
-            .deconv(&d2, 2, 2, Activation::LeakyRelu)
-            .conv(&c4, 1, 1, Activation::None);
-        let h_s = nn::seq().add(d0).add_fn(|x| x.leaky_relu()).add(d2).add_fn(|x| x.leaky_relu()).add(c4);
+        let (h_a, h_s, h_s_exact) = mean_scale_hyper_transforms(vs, n, m);
         let mut previous = 0;
         let mut slices = Vec::with_capacity(config.groups.len());
         for (k, &g) in config.groups.iter().enumerate() {

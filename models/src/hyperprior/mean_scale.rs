@@ -3,10 +3,12 @@
 //! continuous variable rate.
 
 use super::gain::{self, GainedLatents, LatentGains};
-use super::{compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GdnSynthesis};
+use super::{
+    compress_hyper, decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, mean_scale_hyper_transforms,
+    GdnSynthesis,
+};
 use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
-use crate::exact::{fixed_input, fixed_to_f32, Activation, ExactNetSpec};
-use crate::layers::{conv, deconv};
+use crate::exact::{fixed_input, fixed_to_f32, ExactNetSpec};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
 use anyhow::{Context, Result};
 use tch::nn::{self, Module};
@@ -32,21 +34,7 @@ pub struct MeanScaleHyperprior {
 impl MeanScaleHyperprior {
     /// `rate_levels > 1` adds gain units (variables `gain.y`, `gain.y_inv`, `gain.z`, `gain.z_inv`).
     pub fn new(vs: &nn::Path, n: i64, m: i64, rate_levels: i64) -> Self {
-        let ha = vs / "h_a";
-        let h_a = nn::seq()
-            .add(conv(&ha / 0, m, n, 3, 1))
-            .add_fn(|x| x.leaky_relu())
-            .add(conv(&ha / 2, n, n, 5, 2))
-            .add_fn(|x| x.leaky_relu())
-            .add(conv(&ha / 4, n, n, 5, 2));
-        let hs = vs / "h_s";
-        let (d0, d2, c4) =
-            (deconv(&hs / 0, n, m, 5, 2), deconv(&hs / 2, m, m * 3 / 2, 5, 2), conv(&hs / 4, m * 3 / 2, m * 2, 3, 1));
-        let h_s_exact = ExactNetSpec::new()
-            .deconv(&d0, 2, 2, Activation::LeakyRelu)
-            .deconv(&d2, 2, 2, Activation::LeakyRelu)
-            .conv(&c4, 1, 1, Activation::None);
-        let h_s = nn::seq().add(d0).add_fn(|x| x.leaky_relu()).add(d2).add_fn(|x| x.leaky_relu()).add(c4);
+        let (h_a, h_s, h_s_exact) = mean_scale_hyper_transforms(vs, n, m);
         let gains = LatentGains::new(vs, rate_levels, m, n);
         Self {
             g_a: gdn_analysis(vs / "g_a", n, m),

@@ -31,6 +31,32 @@ pub(crate) fn gdn_analysis(vs: nn::Path, n: i64, m: i64) -> nn::Sequential {
         .add(conv(&vs / 6, n, m, 5, 2))
 }
 
+/// Minnen's mean-scale hyper-transforms (CompressAI's `mbt2018-mean`, shared by ELIC): h_a
+/// (M → N, ÷4) and h_s (N → 2M: scales then means, ×4) with LeakyReLU, and h_s's layers for
+/// the exact evaluation that coding uses.
+pub(crate) fn mean_scale_hyper_transforms(
+    vs: &nn::Path,
+    n: i64,
+    m: i64,
+) -> (nn::Sequential, nn::Sequential, ExactNetSpec) {
+    let ha = vs / "h_a";
+    let h_a = nn::seq()
+        .add(conv(&ha / 0, m, n, 3, 1))
+        .add_fn(|x| x.leaky_relu())
+        .add(conv(&ha / 2, n, n, 5, 2))
+        .add_fn(|x| x.leaky_relu())
+        .add(conv(&ha / 4, n, n, 5, 2));
+    let hs = vs / "h_s";
+    let (d0, d2, c4) =
+        (deconv(&hs / 0, n, m, 5, 2), deconv(&hs / 2, m, m * 3 / 2, 5, 2), conv(&hs / 4, m * 3 / 2, m * 2, 3, 1));
+    let h_s_exact = ExactNetSpec::new()
+        .deconv(&d0, 2, 2, Activation::LeakyRelu)
+        .deconv(&d2, 2, 2, Activation::LeakyRelu)
+        .conv(&c4, 1, 1, Activation::None);
+    let h_s = nn::seq().add(d0).add_fn(|x| x.leaky_relu()).add(d2).add_fn(|x| x.leaky_relu()).add(c4);
+    (h_a, h_s, h_s_exact)
+}
+
 /// g_s's upsampling factor (four stride-2 layers).
 const SYNTHESIS_UPSAMPLING: i64 = 16;
 /// Latent rows per band of the exact synthesis (256 image rows).
