@@ -366,6 +366,51 @@ impl ExactNetSpec {
     }
 }
 
+impl ExactNetSpec {
+    /// The float twin of [`build_with`](Self::build_with)`(precision).forward`, for training the
+    /// integer parts (quantization-aware fine-tuning): weights, biases, the input and every
+    /// layer's output are rounded exactly as the exact net rounds them, with straight-through
+    /// gradients, so the loss sees the entropy parameters the coder will use. Values are in
+    /// real units (not scaled by 2^frac_bits), on the input's device. Accumulation is float32,
+    /// so it can differ from the exact net by a unit in the last place now and then.
+    pub fn forward_quantization_aware(&self, x: &Tensor, precision: Precision) -> Tensor {
+        let straight_through = |t: &Tensor, q: Tensor| t + (q - t).detach();
+        let grid = |t: &Tensor, bits: i32, p: Precision| -> Tensor {
+            let scale = 2f64.powi(bits);
+            straight_through(t, p.rescale(&(t * scale), 0) / scale)
+        };
+        let nearest = Precision { rounding: Rounding::Nearest, ..precision };
+        let f = precision.frac_bits;
+        let mut x = grid(x, f, nearest);
+        for layer in &self.layers {
+            x = match layer {
+                SpecLayer::Conv { transposed, ws, bs, stride, padding, activation } => {
+                    let w = grid(ws, WEIGHT_BITS, nearest);
+                    let b = bs.as_ref().map(|b| grid(b, f + WEIGHT_BITS, nearest));
+                    let (s, p) = (*stride, *padding);
+                    let y = if *transposed {
+                        x.conv_transpose2d(&w, b.as_ref(), [s, s], [p, p], [s - 1, s - 1], 1, [1, 1])
+                    } else {
+                        x.conv2d(&w, b.as_ref(), [s, s], [p, p], [1, 1], 1)
+                    };
+                    let y = grid(&y, f, precision);
+                    match activation {
+                        Activation::None => y,
+                        Activation::Relu => y.relu(),
+                        Activation::LeakyRelu => {
+                            let negative =
+                                grid(&(&y * (LEAKY_NUMERATOR / 2f64.powi(LEAKY_DENOMINATOR_BITS))), f, precision);
+                            y.where_self(&y.ge(0.0), &negative)
+                        }
+                    }
+                }
+                SpecLayer::InverseGdn(gdn) => grid(&nn::Module::forward(gdn, &x), f, precision),
+            };
+        }
+        x
+    }
+}
+
 /// Converts fixed-point network output (integer-valued float64) to the float32 values it
 /// stands for. Exact while |q| < 2^24, which is checked.
 pub fn fixed_to_f32(q: &Tensor) -> Result<Tensor> {
@@ -443,5 +488,31 @@ mod tests {
         assert!(gathered.squeeze_dim(2).equal(&out.flatten(2, 3).index_select(2, &index)));
         // Inputs beyond the exact range are refused, not silently rounded.
         assert!(net.forward(&(x.ones_like() * 1e15)).is_err());
+    }
+
+    /// Quantization-aware training sees (almost) exactly what coding computes, and its
+    /// gradients reach the weights.
+    #[test]
+    fn quantization_aware_forward_matches_the_exact_net() {
+        tch::manual_seed(5);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let c1 = nn::conv2d(&root / "a", 3, 6, 3, nn::ConvConfig { padding: 1, ..Default::default() });
+        let c2 = nn::conv_transpose2d(
+            &root / "b",
+            6,
+            4,
+            5,
+            nn::ConvTransposeConfig { stride: 2, padding: 2, output_padding: 1, ..Default::default() },
+        );
+        let spec = ExactNetSpec::new().conv(&c1, 1, 1, Activation::LeakyRelu).deconv(&c2, 2, 2, Activation::None);
+        let x = Tensor::randn([1, 3, 6, 7], (Kind::Float, Device::Cpu)) * 3.0;
+        let exact = spec.build().forward(&fixed_input(&x, &[1.0; 3]).unwrap()).unwrap();
+        let trained = spec.forward_quantization_aware(&x, Precision::ENTROPY);
+        let units = (trained.to_kind(Kind::Double) * 2f64.powi(ACT_BITS) - &exact).abs();
+        let (max, differing) = (units.max().double_value(&[]), units.gt(0.0).sum(Kind::Int64).int64_value(&[]));
+        assert!(max <= 1.0 && differing * 50 <= units.numel() as i64, "{differing} values off, by up to {max} units");
+        trained.sum(Kind::Float).backward();
+        assert!(c1.ws.grad().abs().sum(Kind::Float).double_value(&[]) > 0.0, "no gradient reaches the weights");
     }
 }

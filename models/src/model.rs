@@ -124,6 +124,12 @@ pub trait ImageModel: Send {
     fn set_exact_arithmetic(&mut self, _exact: bool) -> bool {
         false
     }
+    /// Quantization-aware training: `forward` evaluates the entropy-parameter network h_s with
+    /// the exact path's rounding (straight-through gradients), so fine-tuning learns the integer
+    /// parts that coding uses. Returns false when the model has no such path.
+    fn set_quantization_aware(&mut self, _on: bool) -> bool {
+        false
+    }
     /// Named intermediate tensors of the float pass (`y`, `z`, `z_hat`, `scales_hat`,
     /// `means_hat`, `y_hat`, as far as the model has them), with CompressAI's names, for
     /// analysis and parity checks. Unlike coding, this uses the float entropy networks.

@@ -37,6 +37,7 @@ fn config(data: &Path, out: PathBuf, steps: u64) -> TrainConfig {
         final_lr_factor: 0.05,
         clip_norm: 1.0,
         straight_through: true,
+        quantization_aware: false,
         device: "cpu".into(),
         seed: 7,
         workers: 1,
@@ -51,6 +52,10 @@ fn config(data: &Path, out: PathBuf, steps: u64) -> TrainConfig {
     }
 }
 
+/// Training uses libtorch's process-wide random generator, so two training tests running at
+/// once would disturb each other's (exactly compared) runs: they take turns.
+static ONE_TRAINING_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn losses(out: &Path) -> Vec<f64> {
     std::fs::read_to_string(out.join("log.jsonl"))
         .unwrap()
@@ -62,6 +67,7 @@ fn losses(out: &Path) -> Vec<f64> {
 
 #[test]
 fn loss_falls_and_resume_is_exact() {
+    let _turn = ONE_TRAINING_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     neco_models::device::set_threads(1);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -108,4 +114,26 @@ fn kodak_is_refused_as_training_data() {
     write_images(&kodak);
     let err = run(&config(&kodak, dir.path().join("o"), 2), None, Arc::new(AtomicBool::new(false))).unwrap_err();
     assert!(err.to_string().contains("evaluation only"), "{err}");
+}
+
+/// `--quantization-aware` trains through the fixed-point h_s: the run works, its loss falls, and
+/// it is a different computation from plain training (the rounding is really in the loop).
+#[test]
+fn quantization_aware_training_runs_and_differs() {
+    let _turn = ONE_TRAINING_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    neco_models::device::set_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_images(&data);
+    let stop = || Arc::new(AtomicBool::new(false));
+    let aware = dir.path().join("aware");
+    let cfg = TrainConfig { quantization_aware: true, ..config(&data, aware.clone(), 20) };
+    assert_eq!(run(&cfg, None, stop()).unwrap().steps_done, 20);
+    let l = losses(&aware);
+    assert!(l.iter().all(|v| v.is_finite()), "{l:?}");
+    assert!(l[15..].iter().sum::<f64>() < l[..5].iter().sum::<f64>(), "loss did not fall: {l:?}");
+    let plain = dir.path().join("plain");
+    run(&config(&data, plain.clone(), 20), None, stop()).unwrap();
+    assert_ne!(losses(&plain), l, "quantization-aware training computed exactly the plain losses");
 }

@@ -56,6 +56,11 @@ pub struct TrainArgs {
     /// straight-through rounding.
     #[arg(long)]
     noise: bool,
+    /// Quantization-aware training of the entropy-parameter network: the loss sees the exact
+    /// fixed-point h_s that coding uses (mbt2018-mean). For fine-tuning trained weights
+    /// (`--init`).
+    #[arg(long)]
+    quantization_aware: bool,
     /// cpu, cuda or auto.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -121,6 +126,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         final_lr_factor: 0.05,
         clip_norm: args.clip_norm,
         straight_through: !args.noise,
+        quantization_aware: args.quantization_aware,
         device: args.device,
         seed: args.seed,
         workers: args.workers,

@@ -8,7 +8,7 @@ use super::{
     GdnSynthesis,
 };
 use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
-use crate::exact::{fixed_input, fixed_to_f32, ExactNetSpec};
+use crate::exact::{fixed_input, fixed_to_f32, ExactNetSpec, Precision};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
 use anyhow::{Context, Result};
 use tch::nn::{self, Module};
@@ -25,6 +25,8 @@ pub struct MeanScaleHyperprior {
     /// Code with exact entropy parameters and decode with the exact g_s (the default); false
     /// uses the float networks, for measuring what exactness costs.
     exact: bool,
+    /// Train h_s through its fixed-point rounding (see `ExactNetSpec::forward_quantization_aware`).
+    quantization_aware: bool,
     entropy_bottleneck: EntropyBottleneck,
     gaussian_conditional: GaussianConditional,
     /// Gains on y and on z; absent for the fixed-rate (CompressAI-compatible) model.
@@ -43,6 +45,7 @@ impl MeanScaleHyperprior {
             h_s,
             h_s_exact,
             exact: true,
+            quantization_aware: false,
             entropy_bottleneck: EntropyBottleneck::new(vs / "entropy_bottleneck", n),
             gaussian_conditional: GaussianConditional::default(),
             gains,
@@ -60,7 +63,12 @@ impl MeanScaleHyperprior {
 
     /// (scales, means) of y from ẑ (gained domain) and z's inverse gain.
     fn entropy_parameters(&self, z_hat: &Tensor, z_inverse: &Tensor) -> (Tensor, Tensor) {
-        let params = self.h_s.forward(&(z_hat * z_inverse));
+        let input = z_hat * z_inverse;
+        let params = if self.quantization_aware {
+            self.h_s_exact.forward_quantization_aware(&input, Precision::ENTROPY)
+        } else {
+            self.h_s.forward(&input)
+        };
         let mut parts = params.chunk(2, 1);
         let means = parts.pop().expect("two chunks");
         let scales = parts.pop().expect("two chunks");
@@ -175,6 +183,11 @@ impl ImageModel for MeanScaleHyperprior {
 
     fn set_exact_arithmetic(&mut self, exact: bool) -> bool {
         self.exact = exact;
+        true
+    }
+
+    fn set_quantization_aware(&mut self, on: bool) -> bool {
+        self.quantization_aware = on;
         true
     }
 }

@@ -62,6 +62,9 @@ pub struct TrainConfig {
     /// Straight-through rounding for the decoder input (noise for the likelihoods) if true;
     /// additive noise everywhere otherwise.
     pub straight_through: bool,
+    /// Train h_s through the fixed-point rounding coding uses (fine-tuning the integer parts).
+    #[serde(default)]
+    pub quantization_aware: bool,
     pub device: String,
     pub seed: u64,
     pub workers: usize,
@@ -151,6 +154,9 @@ pub fn run_until(
     tch::manual_seed(cfg.seed as i64);
     let vs = nn::VarStore::new(device);
     let mut model = model_cfg.build(&vs.root())?;
+    if cfg.quantization_aware {
+        ensure!(model.set_quantization_aware(true), "{} has no quantization-aware training", model.arch());
+    }
     if let Some(init) = &cfg.init {
         let loaded = weights::load(init, device)?;
         ensure!(loaded.config == model_cfg, "--init weights are {:?}, not {:?}", loaded.config, model_cfg);
