@@ -56,6 +56,18 @@ fn config(data: &Path, out: PathBuf, steps: u64) -> TrainConfig {
 /// once would disturb each other's (exactly compared) runs: they take turns.
 static ONE_TRAINING_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Waits for this test's turn, uses one thread, and writes the training images into a new
+/// temporary folder: (the turn, the folder, its `data` subfolder).
+fn training_setup() -> (std::sync::MutexGuard<'static, ()>, tempfile::TempDir, PathBuf) {
+    let turn = ONE_TRAINING_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    neco_models::device::set_threads(1);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    write_images(&data);
+    (turn, dir, data)
+}
+
 fn losses(out: &Path) -> Vec<f64> {
     std::fs::read_to_string(out.join("log.jsonl"))
         .unwrap()
@@ -67,12 +79,7 @@ fn losses(out: &Path) -> Vec<f64> {
 
 #[test]
 fn loss_falls_and_resume_is_exact() {
-    let _turn = ONE_TRAINING_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    neco_models::device::set_threads(1);
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    write_images(&data);
+    let (_turn, dir, data) = training_setup();
     let stop = || Arc::new(AtomicBool::new(false));
 
     // One uninterrupted run of 30 steps.
@@ -120,12 +127,7 @@ fn kodak_is_refused_as_training_data() {
 /// it is a different computation from plain training (the rounding is really in the loop).
 #[test]
 fn quantization_aware_training_runs_and_differs() {
-    let _turn = ONE_TRAINING_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    neco_models::device::set_threads(1);
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    write_images(&data);
+    let (_turn, dir, data) = training_setup();
     let stop = || Arc::new(AtomicBool::new(false));
     let aware = dir.path().join("aware");
     let cfg = TrainConfig { quantization_aware: true, ..config(&data, aware.clone(), 20) };
