@@ -1,7 +1,7 @@
 //! The conditional Gaussian (mean-scale) entropy model.
 
 use super::{desync_error, quantize, Quantization, SymbolChecksum, LIKELIHOOD_BOUND};
-use crate::layers::lower_bound;
+use crate::layers::{lower_bound, scale_lower_bound};
 use anyhow::{ensure, Result};
 use neco_bitstream::entropy::GaussianConditional as GaussianTables;
 use tch::{Kind, Tensor};
@@ -45,7 +45,7 @@ impl GaussianConditional {
     /// `P(ŷ)` under N(mean, scale²) integrated over [ŷ − ½, ŷ + ½], bounded below.
     pub fn likelihood(&self, y_hat: &Tensor, scales: &Tensor, means: &Tensor) -> Tensor {
         let values = (y_hat - means).abs();
-        let scales = lower_bound(scales, SCALE_BOUND);
+        let scales = scale_lower_bound(scales, &values, SCALE_BOUND);
         // Evaluating both tails on the negative side (|v|) keeps precision for large deviations.
         let upper = standardized_cumulative(&((-&values + 0.5) / &scales));
         let lower = standardized_cumulative(&((-&values - 0.5) / &scales));

@@ -60,6 +60,24 @@ impl Gdn {
     }
 }
 
+/// Projects every GDN `beta` and `gamma` variable of `vs` back onto its lower bound, after an
+/// optimizer step. The forward pass clamps them anyway, so this changes no output; it keeps a
+/// parameter that the loss pushed down from drifting far below the bound, where it would take
+/// as many steps to come back (see `lower_bound.rs`).
+pub fn project_gdn_parameters(vs: &nn::VarStore) {
+    let _guard = tch::no_grad_guard();
+    for (name, mut var) in vs.variables() {
+        let bound = if name.ends_with(".beta") {
+            (BETA_MIN + PEDESTAL).sqrt()
+        } else if name.ends_with(".gamma") {
+            REPARAM_OFFSET
+        } else {
+            continue;
+        };
+        let _ = var.clamp_min_(bound);
+    }
+}
+
 impl nn::Module for Gdn {
     fn forward(&self, x: &Tensor) -> Tensor {
         let gamma = self.gamma().view([self.channels, self.channels, 1, 1]);
@@ -69,5 +87,35 @@ impl nn::Module for Gdn {
         } else {
             x * norm.rsqrt()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::nn::Module;
+
+    /// Projection moves only values below the bounds, and leaves the layer's output unchanged
+    /// (the forward pass clamps the same way).
+    #[test]
+    fn projection_keeps_the_output_and_lifts_only_values_below_the_bounds() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let gdn = Gdn::new(&vs.root() / "g", 4, true);
+        tch::no_grad(|| {
+            let mut gamma = gdn.gamma.shallow_clone();
+            let _ = gamma.copy_(&(Tensor::randn([4, 4], (tch::Kind::Float, tch::Device::Cpu)) * 0.1));
+            let mut beta = gdn.beta.shallow_clone();
+            let _ = beta.copy_(&Tensor::from_slice(&[1.0f32, -0.5, 0.0, 2.0]));
+        });
+        let x = Tensor::randn([1, 4, 3, 3], (tch::Kind::Float, tch::Device::Cpu));
+        let before = gdn.forward(&x);
+        let gamma_before = gdn.gamma.copy();
+        project_gdn_parameters(&vs);
+        let after = gdn.forward(&x);
+        assert!(before.allclose(&after, 1e-6, 1e-7, false));
+        assert!(gdn.gamma.min().double_value(&[]) >= REPARAM_OFFSET as f32 as f64);
+        assert!(gdn.beta.min().double_value(&[]) >= (BETA_MIN + PEDESTAL).sqrt() as f32 as f64 * 0.999);
+        let untouched = gamma_before.ge(REPARAM_OFFSET);
+        assert!(gamma_before.masked_select(&untouched).equal(&gdn.gamma.masked_select(&untouched)));
     }
 }

@@ -7,8 +7,8 @@ mod gdn;
 mod lower_bound;
 mod residual;
 
-pub use gdn::Gdn;
-pub use lower_bound::lower_bound;
+pub use gdn::{project_gdn_parameters, Gdn};
+pub use lower_bound::{lower_bound, scale_lower_bound};
 pub use residual::{subpel_conv3x3, AttentionBlock, ResidualBlock, ResidualBlockUpsample, ResidualBlockWithStride};
 
 use tch::nn;

@@ -234,6 +234,8 @@ pub fn run_until(
         loss.backward();
         let grad_norm = adam.clip_grad_norm(cfg.clip_norm);
         adam.step(lr);
+        // CompressAI's lower bound on GDN's parameters, as a projection (see layers::lower_bound).
+        neco_models::layers::project_gdn_parameters(&vs);
         aux_adam.zero_grad();
         let aux = model.aux_loss();
         aux.backward();
@@ -242,17 +244,24 @@ pub fn run_until(
 
         // Sums stay on the device; reading them only at log time avoids a sync per step.
         window.add(&loss, &bpp, &mse, &grad_norm);
+        if levels > 1 {
+            window.add_per_level(&level_idx, &bpp, &mse, levels);
+        }
         bar.set_position(step);
         if step % cfg.log_every == 0 || step == cfg.steps {
+            let per_level = window.take_per_level();
             let (l, b, m, grad_norm) = window.take();
             ensure!(l.is_finite(), "loss became {l} by step {step}; lower --lr");
             let psnr = -10.0 * m.max(1e-12).log10();
             bar.set_message(format!("loss {l:.4} bpp {b:.3} psnr {psnr:.2} lr {lr:.1e}"));
-            let line = serde_json::json!({
+            let mut line = serde_json::json!({
                 "step": step, "loss": l, "bpp": b, "mse": m, "psnr": psnr,
                 "aux": aux.double_value(&[]), "lr": lr, "grad_norm": grad_norm,
                 "seconds": elapsed_before + started.elapsed().as_secs_f64(),
             });
+            if !per_level.is_empty() {
+                line["levels"] = serde_json::to_value(&per_level)?;
+            }
             writeln!(log, "{line}")?;
             if cfg.quiet || bar.is_hidden() {
                 eprintln!("{line}");
@@ -328,6 +337,18 @@ fn copy_variables(from: &nn::VarStore, to: &nn::VarStore) -> Result<()> {
 struct RunningMeans {
     n: f64,
     sums: Option<Tensor>,
+    /// (levels, 3): batch elements, Σ bpp and Σ MSE per rate level.
+    per_level: Option<Tensor>,
+}
+
+/// One rate level's means over a logging window: a variable-rate run's loss mixes levels whose
+/// λ differ 100-fold, so the overall means say little about the lowest or highest rates.
+#[derive(Debug, Serialize)]
+struct LevelMeans {
+    level: usize,
+    samples: u64,
+    bpp: f64,
+    psnr: f64,
 }
 
 impl RunningMeans {
@@ -347,6 +368,31 @@ impl RunningMeans {
             Some(s) => s + row,
             None => row,
         });
+    }
+
+    fn add_per_level(&mut self, level_idx: &Tensor, bpp: &Tensor, mse: &Tensor, levels: i64) {
+        let _guard = tch::no_grad_guard();
+        let bpp = bpp.detach().to_kind(Kind::Float);
+        let rows = Tensor::stack(&[bpp.ones_like(), bpp, mse.detach().to_kind(Kind::Float)], 1);
+        let sums = self.per_level.take().unwrap_or_else(|| rows.zeros_like().narrow(0, 0, 1).repeat([levels, 1]));
+        self.per_level = Some(sums.index_add(0, level_idx, &rows));
+    }
+
+    /// Per-level means since the last call (empty for a fixed-rate run).
+    fn take_per_level(&mut self) -> Vec<LevelMeans> {
+        let Some(sums) = self.per_level.take() else { return vec![] };
+        let v: Vec<f64> =
+            Vec::try_from(&sums.to_kind(Kind::Double).to_device(tch::Device::Cpu).view([-1])).unwrap_or_default();
+        v.chunks(3)
+            .enumerate()
+            .filter(|(_, r)| r.len() == 3 && r[0] > 0.0)
+            .map(|(level, r)| LevelMeans {
+                level,
+                samples: r[0] as u64,
+                bpp: r[1] / r[0],
+                psnr: -10.0 * (r[2] / r[0]).max(1e-12).log10(),
+            })
+            .collect()
     }
 
     /// Means since the last call: (loss, bpp, mse, gradient norm).
