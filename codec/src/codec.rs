@@ -208,6 +208,12 @@ impl Codec {
         }
     }
 
+    /// Whether the codec has a single operating point (a fixed-rate learned model): every
+    /// quality, level or λ then gives the same file.
+    pub fn is_fixed_rate(&self) -> bool {
+        self.is_learned() && self.rate_levels() == 1
+    }
+
     /// The λ each rate level was trained with (from the `lambdas` field of the weights'
     /// `train_config` metadata), lowest level first; `None` when the weights do not say.
     pub fn lambdas(&self) -> Option<&[f64]> {

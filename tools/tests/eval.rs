@@ -81,3 +81,28 @@ fn evaluates_resumes_and_merges_shards() {
         assert_eq!(a.psnr, b.psnr);
     }
 }
+
+/// A fixed-rate learned model has one operating point: it is coded once per image, not once per
+/// requested quality (six identical passes before), and a rerun adds nothing.
+#[test]
+fn fixed_rate_models_are_coded_once_per_image() {
+    use neco_models::{weights, Arch, ModelConfig};
+    let data = tempfile::tempdir().unwrap();
+    write_images(data.path());
+    let out = tempfile::tempdir().unwrap();
+    tch::manual_seed(3);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let config = ModelConfig::new(Arch::Bmshj2018Hyperprior, 8, 12);
+    let mut model = config.build(&vs.root()).unwrap();
+    model.update_tables().unwrap();
+    let path = out.path().join("tiny.safetensors");
+    weights::save(&path, &config, model.as_ref(), &vs, tch::Kind::Float, &Default::default()).unwrap();
+
+    let mut cfg = self::config(data.path(), &out.path().join("eval"), None);
+    cfg.model = path.display().to_string();
+    cfg.qualities = vec![30, 50, 80];
+    let rows = run_eval(&cfg).unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows.iter().all(|r| r.quality == 30 && r.bpp > 0.0), "{rows:?}");
+    assert_eq!(run_eval(&cfg).unwrap().len(), 3);
+}

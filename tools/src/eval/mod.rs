@@ -78,11 +78,12 @@ pub fn run_eval(cfg: &EvalConfig) -> Result<Vec<ImageRow>> {
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("cannot create {}", cfg.out.display()))?;
     let images = dataset_images(&cfg.data, cfg.shard)?;
     let csv_path = cfg.csv_path();
+    let qualities = settings_to_sweep(cfg)?;
     let done: HashSet<(String, u8)> =
         read_rows(&csv_path)?.into_iter().filter(|r| r.model == cfg.model).map(|r| (r.image, r.quality)).collect();
     let mut tasks = VecDeque::new();
     for (path, name) in &images {
-        for &q in &cfg.qualities {
+        for &q in &qualities {
             if !done.contains(&(name.clone(), q)) {
                 tasks.push_back(Task { image: path.clone(), name: name.clone(), quality: q });
             }
@@ -105,6 +106,22 @@ pub fn run_eval(cfg: &EvalConfig) -> Result<Vec<ImageRow>> {
         write_summary(&cfg.out.join("summary.json"), &summarize(&rows, &cfg.model)?)?;
     }
     Ok(rows)
+}
+
+/// The qualities to code. A fixed-rate model has one operating point, so it is coded once, at
+/// the first requested quality (the row's label), instead of once per identical setting.
+fn settings_to_sweep(cfg: &EvalConfig) -> Result<Vec<u8>> {
+    let codec = Codec::load_on(&cfg.model, cfg.device)?;
+    if !codec.is_fixed_rate() {
+        return Ok(cfg.qualities.clone());
+    }
+    if cfg.qualities.len() > 1 && !cfg.quiet {
+        eprintln!(
+            "neco eval: {} is a fixed-rate model (one operating point): coding each image once, labelled quality {}",
+            cfg.model, cfg.qualities[0]
+        );
+    }
+    Ok(cfg.qualities[..1].to_vec())
 }
 
 /// Images under `dirs` (or the files themselves) in sorted order, with names relative to their
