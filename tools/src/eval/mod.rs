@@ -78,7 +78,10 @@ pub fn run_eval(cfg: &EvalConfig) -> Result<Vec<ImageRow>> {
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("cannot create {}", cfg.out.display()))?;
     let images = dataset_images(&cfg.data, cfg.shard)?;
     let csv_path = cfg.csv_path();
-    let qualities = settings_to_sweep(cfg)?;
+    // Loaded once up front to learn the model's settings, then handed to the first worker.
+    let probe = Codec::load_on(&cfg.model, cfg.device)?;
+    let qualities = settings_to_sweep(cfg, &probe);
+    let probe = std::sync::Mutex::new(Some(probe));
     let done: HashSet<(String, u8)> =
         read_rows(&csv_path)?.into_iter().filter(|r| r.model == cfg.model).map(|r| (r.image, r.quality)).collect();
     let mut tasks = VecDeque::new();
@@ -95,7 +98,10 @@ pub fn run_eval(cfg: &EvalConfig) -> Result<Vec<ImageRow>> {
         cfg.quiet,
         &csv_path,
         "neco eval",
-        |_| Codec::load_on(&cfg.model, cfg.device),
+        |_| match probe.lock().ok().and_then(|mut p| p.take()) {
+            Some(codec) => Ok(codec),
+            None => Codec::load_on(&cfg.model, cfg.device),
+        },
         |codec, task| {
             evaluate_one(codec, cfg, &task)
                 .with_context(|| format!("{} at quality {}", task.image.display(), task.quality))
@@ -110,10 +116,9 @@ pub fn run_eval(cfg: &EvalConfig) -> Result<Vec<ImageRow>> {
 
 /// The qualities to code. A fixed-rate model has one operating point, so it is coded once, at
 /// the first requested quality (the row's label), instead of once per identical setting.
-fn settings_to_sweep(cfg: &EvalConfig) -> Result<Vec<u8>> {
-    let codec = Codec::load_on(&cfg.model, cfg.device)?;
+fn settings_to_sweep(cfg: &EvalConfig, codec: &Codec) -> Vec<u8> {
     if !codec.is_fixed_rate() {
-        return Ok(cfg.qualities.clone());
+        return cfg.qualities.clone();
     }
     if cfg.qualities.len() > 1 && !cfg.quiet {
         eprintln!(
@@ -121,7 +126,7 @@ fn settings_to_sweep(cfg: &EvalConfig) -> Result<Vec<u8>> {
             cfg.model, cfg.qualities[0]
         );
     }
-    Ok(cfg.qualities[..1].to_vec())
+    cfg.qualities[..1].to_vec()
 }
 
 /// Images under `dirs` (or the files themselves) in sorted order, with names relative to their

@@ -62,11 +62,12 @@ impl Adam {
                 if lr == 0.0 {
                     continue;
                 }
-                // p -= lr · (m / bc1) / (√(v / bc2) + ε), with the step folded into the denominator.
+                // p -= lr · (m / bc1) / (√(v / bc2) + ε), with −bc1 / lr folded into the
+                // denominator: d = √v · (−bc1 / (lr·√bc2)) + ε · (−bc1 / lr).
+                let fold = -bc1 / lr;
                 let mut denom = self.second[i].sqrt();
-                let _ = denom.g_mul_scalar_(1.0 / bc2.sqrt());
-                let _ = denom.g_add_scalar_(self.eps);
-                let _ = denom.g_mul_scalar_(-bc1 / lr);
+                let _ = denom.g_mul_scalar_(fold / bc2.sqrt());
+                let _ = denom.g_add_scalar_(self.eps * fold);
                 let _ = p.addcdiv_(&self.first[i], &denom);
             }
         });
