@@ -72,11 +72,23 @@ import sys, torch
 sys.exit(0 if torch.__version__.split("+")[0] == "$TORCH_VERSION" else 1)
 PY
 }
+# pip runs with --no-cache-dir: torch's wheels (about 4 GB with its CUDA libraries) would
+# otherwise be kept a second time in ~/.cache/pip, and a CI run once died of a full disk here.
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir)
+free_gib() { df -Pk "$1" | awk 'NR == 2 { printf "%d", $4 / 1048576 }'; }
+need_disk() {  # need_disk GIB WHAT: fail early, with one clear line, instead of midway in pip
+  local free tmp_free
+  free=$(free_gib .)
+  tmp_free=$(free_gib "${TMPDIR:-/tmp}")
+  ((tmp_free < free)) && free=$tmp_free
+  ((free >= $1)) || die "$2 needs about $1 GiB of free disk, but only $free GiB is free (df -h . ${TMPDIR:-/tmp})"
+}
 if torch_ok; then
   say "torch $TORCH_VERSION in $VENV: ok"
 else
+  need_disk 8 "installing torch $TORCH_VERSION (5 GiB installed, its wheels unpack through ${TMPDIR:-/tmp})"
   say "installing torch==$TORCH_VERSION into $VENV from PyPI (several GB; takes a while)"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+  "${PIP[@]}" "torch==$TORCH_VERSION"
   torch_ok || die "torch $TORCH_VERSION still does not import from $VENV"
 fi
 # CompressAI (reference models for tools/compressai/), safetensors, and pytorch-msssim (the
@@ -95,8 +107,7 @@ if compressai_ok; then
   say "compressai $COMPRESSAI_VERSION + safetensors in $VENV: ok"
 else
   say "installing compressai==$COMPRESSAI_VERSION and safetensors into $VENV from PyPI"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
-    "compressai==$COMPRESSAI_VERSION" safetensors pytorch-msssim==1.0.0 "torch==$TORCH_VERSION"
+  "${PIP[@]}" "compressai==$COMPRESSAI_VERSION" safetensors pytorch-msssim==1.0.0 "torch==$TORCH_VERSION"
   compressai_ok || die "compressai $COMPRESSAI_VERSION still does not import from $VENV"
   torch_ok || die "installing compressai changed torch away from $TORCH_VERSION"
 fi
@@ -116,6 +127,7 @@ fi
 # --- 4. Build ---------------------------------------------------------------------------------
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (>= 1.85) with rustup first"
 log=target/setup-build.log
+[[ -d target/release/deps ]] || need_disk 6 "the first release build of the workspace"
 say "cargo build --release --workspace (the first build takes several minutes; log: $log)"
 start=$SECONDS
 if ! cargo build --release --workspace >"$log" 2>&1; then
