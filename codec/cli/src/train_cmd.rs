@@ -61,6 +61,11 @@ pub struct TrainArgs {
     /// (`--init`).
     #[arg(long)]
     quantization_aware: bool,
+    /// Keep CompressAI's random initialisation of g_s's output bias. By default a from-scratch
+    /// run starts it at the first batch's mean colour, which removes a slow first phase of
+    /// training (docs/training.md).
+    #[arg(long)]
+    random_output_bias: bool,
     /// cpu, cuda or auto.
     #[arg(long, default_value = "auto")]
     device: String,
@@ -127,6 +132,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
         clip_norm: args.clip_norm,
         straight_through: !args.noise,
         quantization_aware: args.quantization_aware,
+        output_bias_init: !args.random_output_bias,
         device: args.device,
         seed: args.seed,
         workers: args.workers,

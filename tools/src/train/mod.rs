@@ -65,6 +65,9 @@ pub struct TrainConfig {
     /// Train h_s through the fixed-point rounding coding uses (fine-tuning the integer parts).
     #[serde(default)]
     pub quantization_aware: bool,
+    /// Start g_s's output bias at the first batch's mean colour (from-scratch runs only).
+    #[serde(default)]
+    pub output_bias_init: bool,
     pub device: String,
     pub seed: u64,
     pub workers: usize,
@@ -217,6 +220,9 @@ pub fn run_until(
         let x = Tensor::from_slice(&batch.data)
             .view([batch.n as i64, 3, cfg.patch as i64, cfg.patch as i64])
             .to_device(device);
+        if step == 0 && cfg.init.is_none() && cfg.output_bias_init {
+            ensure!(init_output_bias(&vs, &x), "{} has no 3-channel g_s output bias", model.arch());
+        }
         // The noise, and the rate levels, depend only on (seed, step): resuming is exact.
         tch::manual_seed((cfg.seed as i64).wrapping_mul(1_000_003).wrapping_add(step as i64));
         let level_idx = Tensor::randint(levels, [batch.n as i64], (Kind::Int64, device));
@@ -305,6 +311,27 @@ pub fn run_until(
         }
     }
     Ok(TrainSummary { steps_done: step, weights: weights_path, seconds, last_validation })
+}
+
+/// Starts the synthesis transform's output bias (the last layer's, the only 3-channel bias
+/// under `g_s`) at the per-channel mean of the first batch, instead of CompressAI's U(±1/√fan_in).
+///
+/// Why: a fresh g_s outputs about 0 while images average about 0.45, and Adam moves each
+/// parameter by about lr per step, so at lr 1e-4 the bias alone needs thousands of steps to
+/// learn the mean colour; until the weights learn it instead, PSNR sits below 20 dB. Returns
+/// whether the bias was found.
+fn init_output_bias(vs: &nn::VarStore, x: &Tensor) -> bool {
+    let mean = x.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float);
+    let mut found = 0;
+    tch::no_grad(|| {
+        for (name, mut var) in vs.variables() {
+            if name.starts_with("g_s.") && name.ends_with(".bias") && var.size() == [3] {
+                var.copy_(&mean);
+                found += 1;
+            }
+        }
+    });
+    found == 1
 }
 
 /// Fraction of the run done, by steps or (with a time limit) by time, whichever is further.
@@ -406,5 +433,28 @@ impl RunningMeans {
         self.n = 0.0;
         let get = |i: usize| v.get(i).copied().unwrap_or(f64::NAN) / n;
         (get(0), get(1), get(2), get(3))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use neco_models::{Arch, ModelConfig};
+
+    #[test]
+    fn output_bias_starts_at_the_batch_mean_colour() {
+        for arch in [Arch::from_name("mbt2018-mean").unwrap(), Arch::from_name("elic").unwrap()] {
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let _model = ModelConfig::new(arch, 8, 16).build(&vs.root()).unwrap();
+            // Channel c of the batch is c/4 + a zero-mean ripple: its mean is exactly c/4.
+            let ripple = Tensor::from_slice(&[0.1f32, -0.1]).repeat([2 * 3 * 16 * 8]).view([2, 3, 16, 16]);
+            let x = Tensor::from_slice(&[0.25f32, 0.5, 0.75]).view([1, 3, 1, 1]) + ripple;
+            assert!(init_output_bias(&vs, &x), "{arch:?}");
+            let bias = vs.variables().into_iter().find(|(n, v)| n.starts_with("g_s.") && v.size() == [3]).unwrap().1;
+            let got = Vec::<f32>::try_from(&bias).unwrap();
+            for (g, want) in got.iter().zip([0.25, 0.5, 0.75]) {
+                assert!((g - want).abs() < 1e-6, "{arch:?}: {got:?}");
+            }
+        }
     }
 }
