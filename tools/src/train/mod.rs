@@ -313,25 +313,29 @@ pub fn run_until(
     Ok(TrainSummary { steps_done: step, weights: weights_path, seconds, last_validation })
 }
 
-/// Starts the synthesis transform's output bias (the last layer's, the only 3-channel bias
-/// under `g_s`) at the per-channel mean of the first batch, instead of CompressAI's U(±1/√fan_in).
+/// Starts the synthesis transform's output bias at the per-channel mean of the first batch,
+/// instead of CompressAI's U(±1/√fan_in).
 ///
 /// Why: a fresh g_s outputs about 0 while images average about 0.45, and Adam moves each
 /// parameter by about lr per step, so at lr 1e-4 the bias alone needs thousands of steps to
 /// learn the mean colour; until the weights learn it instead, PSNR sits below 20 dB. Returns
 /// whether the bias was found.
 fn init_output_bias(vs: &nn::VarStore, x: &Tensor) -> bool {
+    let Some(mut bias) = g_s_output_bias(vs) else { return false };
     let mean = x.mean_dim([0i64, 2, 3].as_slice(), false, Kind::Float);
-    let mut found = 0;
-    tch::no_grad(|| {
-        for (name, mut var) in vs.variables() {
-            if name.starts_with("g_s.") && name.ends_with(".bias") && var.size() == [3] {
-                var.copy_(&mean);
-                found += 1;
-            }
-        }
-    });
-    found == 1
+    tch::no_grad(|| bias.copy_(&mean));
+    true
+}
+
+/// The last layer's bias in g_s: the only 3-channel bias under `g_s` (None unless exactly one).
+fn g_s_output_bias(vs: &nn::VarStore) -> Option<Tensor> {
+    let mut found = vs
+        .variables()
+        .into_iter()
+        .filter(|(name, var)| name.starts_with("g_s.") && name.ends_with(".bias") && var.size() == [3])
+        .map(|(_, var)| var);
+    let bias = found.next()?;
+    found.next().is_none().then_some(bias)
 }
 
 /// Fraction of the run done, by steps or (with a time limit) by time, whichever is further.
@@ -450,8 +454,7 @@ mod tests {
             let ripple = Tensor::from_slice(&[0.1f32, -0.1]).repeat([2 * 3 * 16 * 8]).view([2, 3, 16, 16]);
             let x = Tensor::from_slice(&[0.25f32, 0.5, 0.75]).view([1, 3, 1, 1]) + ripple;
             assert!(init_output_bias(&vs, &x), "{arch:?}");
-            let bias = vs.variables().into_iter().find(|(n, v)| n.starts_with("g_s.") && v.size() == [3]).unwrap().1;
-            let got = Vec::<f32>::try_from(&bias).unwrap();
+            let got = Vec::<f32>::try_from(&g_s_output_bias(&vs).unwrap()).unwrap();
             for (g, want) in got.iter().zip([0.25, 0.5, 0.75]) {
                 assert!((g - want).abs() < 1e-6, "{arch:?}: {got:?}");
             }
