@@ -2,10 +2,13 @@
 # Trains the shipped default model (variable-rate mbt2018-mean, CompressAI's 8 MSE λ as gain
 # levels) on a lent GPU machine, for a fixed wall-clock budget.
 #
-# Prepared here (see weights/MANIFEST.json for the exact run):
+# Prepared here (see weights/MANIFEST.json for the exact runs):
 #   .gpu/neco          stripped target/release/neco
 #   .gpu/train/        ../shared/datasets/train re-encoded as JPEG (BSDS500 as shipped, CID22 q90)
 #                      so it fits the device tool's 64 MiB transfer limit
+# Since the shipped weights (14 MB) travel as tracked files, binary and data no longer fit beside
+# them: tools/gpu/prepare.py builds a compressed binary and a training subset that do, and
+# tools/gpu/session.sh runs this script from them (with the cross-device check) in one call.
 # Then on the device: tools/gpu/train_default.sh MINUTES [extra neco-train flags...]
 # To continue from the shipped weights rather than start fresh (the GPU budget per session is
 # short, so runs add up): tools/gpu/train_default.sh 9 --init weights/hyperprior.safetensors
