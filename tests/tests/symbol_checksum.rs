@@ -128,7 +128,7 @@ fn every_learned_architecture_checks_its_symbols() {
         assert_eq!(model.compress(&x, &rate).unwrap().symbol_checksum, c, "{arch:?}");
         for wrong in [SymbolDigest { crc: c.crc ^ 1, ..c }, SymbolDigest { count: c.count + 1, ..c }] {
             let tampered = CompressedLatents { symbol_checksum: wrong, ..streams.clone() };
-            let err = model.decompress(&tampered, h, w, &rate).err().expect("a wrong checksum is refused").to_string();
+            let err = model.decompress(&tampered, h, w, &rate).expect_err("a wrong checksum is refused").to_string();
             assert!(err.starts_with(MISMATCH), "{arch:?}: {err}");
         }
     }

@@ -310,9 +310,10 @@ pub fn median(samples: &[f64]) -> f64 {
     }
 }
 
-/// A model ready to code, with whatever it needs prepared per image.
+/// A model ready to code, with whatever it needs prepared per image. The codec is boxed so the
+/// enum stays small (a `Codec` holds its tables and is several hundred bytes).
 enum Coder {
-    Codec { codec: Codec, params: EncodeParams },
+    Codec { codec: Box<Codec>, params: EncodeParams },
     Random { model: Box<dyn ImageModel>, _vs: nn::VarStore, device: Device },
 }
 
@@ -340,7 +341,7 @@ impl Coder {
     fn build(spec: &ModelSpec, device: DeviceChoice) -> Result<Self> {
         Ok(match spec {
             ModelSpec::Codec { name, quality } => Coder::Codec {
-                codec: Codec::load_on(name, device)?,
+                codec: Box::new(Codec::load_on(name, device)?),
                 params: EncodeParams { quality: *quality, ..EncodeParams::default() },
             },
             ModelSpec::Random { config, seed, .. } => {

@@ -68,7 +68,7 @@ fn pattern(width: u32, height: u32) -> image::RgbImage {
 
 fn alpha_of(x: u32, y: u32) -> u8 {
     // Holes, a ramp and arbitrary values: lossless coding must keep each one.
-    if (x + y) % 7 == 0 {
+    if (x + y).is_multiple_of(7) {
         0
     } else {
         ((x * 37 + y * 11) % 256) as u8
@@ -345,7 +345,7 @@ fn other_weights(dir: &Path) -> PathBuf {
     let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + len]).unwrap();
     header["__metadata__"]["neco_test"] = serde_json::Value::String("a different weights file".into());
     let mut json = serde_json::to_vec(&header).unwrap();
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
     let mut out = (json.len() as u64).to_le_bytes().to_vec();

@@ -103,9 +103,9 @@ mod tests {
         let gdn = Gdn::new(&vs.root() / "g", 4, true);
         tch::no_grad(|| {
             let mut gamma = gdn.gamma.shallow_clone();
-            let _ = gamma.copy_(&(Tensor::randn([4, 4], (tch::Kind::Float, tch::Device::Cpu)) * 0.1));
+            gamma.copy_(&(Tensor::randn([4, 4], (tch::Kind::Float, tch::Device::Cpu)) * 0.1));
             let mut beta = gdn.beta.shallow_clone();
-            let _ = beta.copy_(&Tensor::from_slice(&[1.0f32, -0.5, 0.0, 2.0]));
+            beta.copy_(&Tensor::from_slice(&[1.0f32, -0.5, 0.0, 2.0]));
         });
         let x = Tensor::randn([1, 4, 3, 3], (tch::Kind::Float, tch::Device::Cpu));
         let before = gdn.forward(&x);

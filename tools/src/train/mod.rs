@@ -95,7 +95,8 @@ impl TrainConfig {
         ensure!(!self.lambdas.is_empty(), "need at least one --lambda");
         ensure!(self.lambdas.iter().all(|l| l.is_finite() && *l > 0.0), "λ must be positive");
         ensure!(self.lambdas.windows(2).all(|w| w[0] < w[1]), "list λ from lowest to highest rate");
-        ensure!(self.batch > 0 && self.patch >= 64 && self.patch % 64 == 0, "patch must be a multiple of 64");
+        ensure!(self.batch > 0, "--batch must be at least 1");
+        ensure!(self.patch >= 64 && self.patch.is_multiple_of(64), "--patch must be a positive multiple of 64");
         ensure!(!self.data.is_empty(), "need at least one --data folder");
         for d in &self.data {
             if d.components().any(|c| c.as_os_str().to_string_lossy().eq_ignore_ascii_case("kodak")) {
