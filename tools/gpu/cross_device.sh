@@ -29,7 +29,8 @@ for enc in cuda cpu; do
     rc=$?
     echo "decode $enc-encoded streams on $dec: exit $rc, $(ls $W/${enc}_on_$dec 2>/dev/null | wc -l) files"
     [ $rc -eq 0 ] || failed=1
-    (cd $W/${enc}_on_$dec 2>/dev/null && sha256sum *.png 2>/dev/null) > $W/pixels_${enc}_on_$dec.sha256
+    # One line per decoded PNG; a loop, because sha256sum with no files would hash standard input.
+    (cd $W/${enc}_on_$dec 2>/dev/null && for f in *.png; do sha256sum "$f"; done) > $W/pixels_${enc}_on_$dec.sha256
   done
 done
 same=0; total=0

@@ -16,7 +16,6 @@ Run it here after `cargo build --release`, with the project venv's Python (it ha
 Kodak is used only by the determinism check, never for training.
 """
 
-import os
 import random
 import shutil
 import subprocess
