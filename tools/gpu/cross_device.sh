@@ -8,7 +8,9 @@
 #   tar -xf cuda_streams.tar && neco decode cuda/*.neco -o here && (cd here && sha256sum *.png)
 #   must print pixels_cuda_streams.sha256.
 #   prepared here: .gpu/neco (stripped target/release/neco), .gpu/kodak/*.png
-#   (NECO and IMAGES, a folder of PNGs, override those two; QUALITY defaults to 60)
+#   (NECO and IMAGES, a folder of PNGs, override those two; QUALITY defaults to 60; MODEL, a
+#   built-in name or a weights file, defaults to hyperprior, e.g. MODEL=/tmp/elic/weights.safetensors
+#   after a short `neco train --model elic ... --out /tmp/elic` to check ELIC's context model)
 set -uo pipefail
 shopt -s nullglob
 TORCH_LIB=$(ls -d /opt/torch/.venv/lib/python3*/site-packages/torch/lib 2>/dev/null | head -1 || true)
@@ -16,16 +18,17 @@ export LD_LIBRARY_PATH="${TORCH_LIB}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 Q=${QUALITY:-60}
 N=${NECO:-./.gpu/neco}
 IMG=${IMAGES:-.gpu/kodak}
+MODEL=${MODEL:-hyperprior}
 W=/tmp/xdev
 rm -rf $W
 mkdir -p $W
 failed=0
 for enc in cuda cpu; do
   mkdir -p $W/$enc
-  $N encode $IMG/*.png -o $W/$enc --model hyperprior --device $enc --quality $Q --quiet \
+  $N encode $IMG/*.png -o $W/$enc --model "$MODEL" --device $enc --quality $Q --quiet \
     || { echo "encode on $enc failed"; failed=1; }
   for dec in cuda cpu; do
-    $N decode $W/$enc/*.neco -o $W/${enc}_on_$dec --device $dec --quiet
+    $N decode $W/$enc/*.neco -o $W/${enc}_on_$dec --model "$MODEL" --device $dec --quiet
     rc=$?
     echo "decode $enc-encoded streams on $dec: exit $rc, $(ls $W/${enc}_on_$dec 2>/dev/null | wc -l) files"
     [ $rc -eq 0 ] || failed=1
