@@ -8,6 +8,7 @@ images (≈51 MB as JPEG). Together they are over, so this script
       BSDS500 JPEGs: jpegtran -optimize -progressive (same pixels, ≈9 % smaller);
       CID22 PNGs: JPEG quality 90, 4:4:4, optimized (the only lossy step, as in earlier runs);
   - picks a seeded random subset of those that fits what is left -> .gpu/trainsub/
+      (seeded from the shipped weights' sha256, so each stage sees other images; --seed N)
   - copies three Kodak images for the cross-device check        -> .gpu/kodak3/
 and prints the bytes that will travel and the device command.
 
@@ -16,6 +17,7 @@ Run it here after `cargo build --release`, with the project venv's Python (it ha
 Kodak is used only by the determinism check, never for training.
 """
 
+import hashlib
 import random
 import shutil
 import subprocess
@@ -30,7 +32,20 @@ TRAIN = ROOT.parent / "shared" / "datasets" / "train"
 KODAK = ROOT.parent / "shared" / "datasets" / "kodak"
 LIMIT = 64 * 1024 * 1024
 MARGIN = 700_000  # directory entries and the device tool's own bookkeeping
-SEED = 5
+WEIGHTS = ROOT / "weights" / "hyperprior.safetensors"
+
+
+def subset_seed() -> int:
+    """A seed that changes with each re-shipped weights file (`--seed N` overrides it).
+
+    Each GPU stage continues from the shipped weights and can carry only part of the training set,
+    so a fixed seed would show every stage the same images; seeding from the weights' hash makes
+    successive stages draw different subsets, and the stage is still reproducible from the
+    manifest's sha256. (Stages 3 and 4 used seed 5.)
+    """
+    if "--seed" in sys.argv:
+        return int(sys.argv[sys.argv.index("--seed") + 1])
+    return int(hashlib.sha256(WEIGHTS.read_bytes()).hexdigest()[:8], 16)
 
 
 def ensure_ignored():
@@ -103,7 +118,8 @@ def main():
     fixed = tracked + binary.stat().st_size + kodak_bytes
     budget = LIMIT - fixed - MARGIN
     files = sorted(p for p in full.rglob("*.jpg"))
-    random.Random(SEED).shuffle(files)
+    seed = subset_seed()
+    random.Random(seed).shuffle(files)
     subset = GPU / "trainsub"
     shutil.rmtree(subset, ignore_errors=True)
     used = 0
@@ -121,12 +137,14 @@ def main():
     print(f"tracked files      {tracked:>11,} bytes")
     print(f".gpu/neco.xz       {binary.stat().st_size:>11,} bytes")
     print(f".gpu/kodak3        {kodak_bytes:>11,} bytes")
-    print(f".gpu/trainsub      {used:>11,} bytes: {kept} of {len(files)} training images (seed {SEED})")
+    print(f".gpu/trainsub      {used:>11,} bytes: {kept} of {len(files)} training images (seed {seed})")
     print(f"total              {fixed + used:>11,} of {LIMIT:,}")
     print()
     print("device call (timeout_s 600):")
     print('  carry [".gpu/neco.xz", ".gpu/trainsub", ".gpu/kodak3"]')
     print("  command: bash tools/gpu/session.sh 7.3")
+    print("  or, once the cross-device check has passed for this build (training only, no .gpu/kodak3):")
+    print("  command: XDEV=0 bash tools/gpu/session.sh 8.7")
     if kept < len(files) // 2:
         sys.exit("fewer than half the training images fit: shrink something before a GPU run")
 

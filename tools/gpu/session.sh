@@ -18,6 +18,9 @@ if [ ! -x $NECO ]; then
 fi
 export NECO OUT
 date
+# INIT=FILE continues from another weights file instead: with minutes left after a first call
+# and the machine still warm, `XDEV=0 INIT=/tmp/run/weights.safetensors RUN_DIR=/tmp/run2 bash tools/gpu/session.sh 3`
+# would add a short stage (keep it out of /tmp/run, which it reads).
 # XDEV=0 skips the check (it has passed before) to give training the whole call.
 if [ "${XDEV:-1}" != 0 ]; then
   IMAGES=.gpu/kodak3 timeout 90 bash tools/gpu/cross_device.sh 2>&1 | tee "${OUT:-/tmp}/xdev.log"
@@ -25,7 +28,7 @@ if [ "${XDEV:-1}" != 0 ]; then
 fi
 # The budget: MINUTES of training plus about half a minute of start-up and saving must end inside
 # the call's 600 s together with the check above (≤ 90 s): MINUTES 7.3 with the check, 8.9 without.
-RUN_DIR=/tmp/run TRAIN_DATA=.gpu/trainsub LR=${LR:-1e-4} WARMUP=${WARMUP:-100} \
-  timeout $(awk "BEGIN{print int($MINUTES*60+60)}") bash tools/gpu/train_default.sh "$MINUTES" --init weights/hyperprior.safetensors "$@" 2>&1 \
+RUN_DIR=${RUN_DIR:-/tmp/run} TRAIN_DATA=.gpu/trainsub LR=${LR:-1e-4} WARMUP=${WARMUP:-100} \
+  timeout $(awk "BEGIN{print int($MINUTES*60+60)}") bash tools/gpu/train_default.sh "$MINUTES" --init "${INIT:-weights/hyperprior.safetensors}" "$@" 2>&1 \
   | tee "${OUT:-/tmp}/train.log"
 date
