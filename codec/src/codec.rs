@@ -16,7 +16,7 @@
 //! - **16-bit** (and floating-point) inputs are converted to 8 bits per sample before coding;
 //!   the header's bit depth records 16, and the decoder returns 8-bit samples.
 
-use crate::learned::{LearnedCodec, LEVEL_SCALE};
+use crate::learned::{LearnedCodec, RefineSettings, LEVEL_SCALE};
 use crate::registry::{self, ModelInfo, ModelSource};
 use crate::tiling;
 use anyhow::{bail, ensure, Context, Result};
@@ -57,6 +57,23 @@ pub struct EncodeParams {
     /// 1024-pixel tiles, so memory stays bounded by one tile. The decoder reads the layout
     /// from the file. See docs/tiling.md.
     pub tile: Option<u32>,
+    /// Learned models: encoder effort 0..=9 (like cjxl's effort or cwebp's `-m`). Above 0 the
+    /// encoder refines the latents for this image by gradient descent on the rate-distortion
+    /// cost at the operating point's λ ([`refine_steps_for_effort`] iterations): smaller files
+    /// at the same quality, slower encoding, and an unchanged decoder. `None` = 0.
+    pub effort: Option<u8>,
+}
+
+/// The highest [`EncodeParams::effort`].
+pub const MAX_EFFORT: u8 = 9;
+
+/// Latent-refinement iterations per effort level; each runs the synthesis transform forward
+/// and backward once (docs/refinement.md has the measured gains and times).
+const REFINE_STEPS: [usize; MAX_EFFORT as usize + 1] = [0, 10, 20, 30, 50, 75, 100, 150, 200, 300];
+
+/// The refinement iterations an effort level runs (`None` above [`MAX_EFFORT`]).
+pub fn refine_steps_for_effort(effort: u8) -> Option<usize> {
+    REFINE_STEPS.get(usize::from(effort)).copied()
 }
 
 /// The result of [`Codec::encode_to_bpp`]: the chosen file and the setting that made it.
@@ -114,7 +131,8 @@ pub struct Codec {
     id: u32,
     default_quality: u8,
     fingerprint: [u8; 4],
-    /// The training λ of each rate level, when the weights record them.
+    /// The training λ of each rate level (the one λ of a fixed-rate model), when the weights
+    /// record them.
     lambdas: Option<Vec<f64>>,
     model: Model,
 }
@@ -252,6 +270,9 @@ impl Codec {
     /// The λ a continuous rate level corresponds to (log-linear between levels), if known.
     pub fn lambda_for_level(&self, level: f64) -> Option<f64> {
         let lambdas = self.lambdas()?;
+        if lambdas.len() == 1 {
+            return Some(lambdas[0]);
+        }
         let top = (lambdas.len() - 1) as f64;
         let level = level.clamp(0.0, top);
         let i = (level.floor() as usize).min(lambdas.len() - 2);
@@ -290,6 +311,25 @@ impl Codec {
         Ok((quality, rate_param))
     }
 
+    /// The latent refinement that `params.effort` asks for at `rate_param`, if any.
+    fn refinement(&self, params: &EncodeParams, rate_param: u32) -> Result<Option<RefineSettings>> {
+        let effort = params.effort.unwrap_or(0);
+        let steps =
+            refine_steps_for_effort(effort).with_context(|| format!("effort {effort} is outside 0..={MAX_EFFORT}"))?;
+        if steps == 0 {
+            return Ok(None);
+        }
+        let Model::Learned(l) = &self.model else {
+            bail!("model '{}' has no effort setting: effort refines the latents of learned models", self.name)
+        };
+        ensure!(l.supports_refinement(), "model '{}' ({}) has no latent refinement; use effort 0", self.name, l.arch());
+        let level = f64::from(rate_param) / LEVEL_SCALE;
+        let lambda = self.lambda_for_level(level).with_context(|| {
+            format!("model '{}' records no training λ (train_config), which effort above 0 needs", self.name)
+        })?;
+        Ok(Some(RefineSettings { steps, lambda }))
+    }
+
     /// Encodes an image into a complete neco file.
     ///
     /// Any size from 1×1 up to the model's limit; grayscale, alpha and 16-bit inputs are
@@ -299,11 +339,20 @@ impl Codec {
         if params.tile.is_some() && !self.is_learned() {
             bail!("model '{}' codes whole images: tiles are for learned models", self.name);
         }
-        self.encode_planes(&Planes::split(image), quality, rate_param, params.tile)
+        let refine = self.refinement(params, rate_param)?;
+        self.encode_planes(&Planes::split(image), quality, rate_param, params.tile, refine)
     }
 
-    /// `tile`: a forced tile side for learned models (see [`EncodeParams::tile`]).
-    fn encode_planes(&self, planes: &Planes, quality: u8, rate_param: u32, tile: Option<u32>) -> Result<Vec<u8>> {
+    /// `tile`: a forced tile side for learned models (see [`EncodeParams::tile`]); `refine`:
+    /// encoder-side latent refinement for learned models.
+    fn encode_planes(
+        &self,
+        planes: &Planes,
+        quality: u8,
+        rate_param: u32,
+        tile: Option<u32>,
+        refine: Option<RefineSettings>,
+    ) -> Result<Vec<u8>> {
         let (width, height) = planes.rgb.dimensions();
         ensure!(width > 0 && height > 0, "the image is empty ({width}x{height})");
         ensure!(
@@ -316,8 +365,8 @@ impl Codec {
         let mut chunks = match &self.model {
             Model::Wavelet(w) => vec![(ChunkKind::Latent, w.encode_rgb8(rgb, width, height, quality)?)],
             Model::Learned(l) => match tiling::tile_side(width, height, tile, l.stride())? {
-                Some(side) => tiling::encode(l, rgb, width, height, rate_param, side)?,
-                None => l.encode_rgb8(rgb, width, height, rate_param)?,
+                Some(side) => tiling::encode(l, rgb, width, height, rate_param, side, refine)?,
+                None => l.encode_rgb8(rgb, width, height, rate_param, refine)?,
             },
         };
         if let Some(alpha) = &planes.alpha {
@@ -359,7 +408,7 @@ impl Codec {
             Model::Learned(_) => {
                 // One operating point: nothing to search.
                 let (quality, rate_param) = self.operating_point(&EncodeParams::default())?;
-                let bytes = self.encode_planes(&planes, quality, rate_param, None)?;
+                let bytes = self.encode_planes(&planes, quality, rate_param, None, None)?;
                 let b = bpp(&bytes);
                 return Ok(BppSearch {
                     bytes,
@@ -378,7 +427,7 @@ impl Codec {
                 EncodeParams { quality: Some(v as u8), ..Default::default() }
             };
             let (quality, rate_param) = self.operating_point(&params)?;
-            Ok((params, self.encode_planes(&planes, quality, rate_param, None)?))
+            Ok((params, self.encode_planes(&planes, quality, rate_param, None, None)?))
         };
         let mut tried: Vec<(EncodeParams, Vec<u8>)> = Vec::new();
         let (mut a, mut b) = (i64::from(lo), i64::from(hi));
@@ -619,14 +668,14 @@ fn decode_alpha(payload: &[u8], width: u32, height: u32) -> Result<GrayImage> {
 }
 
 /// The rate levels' training λs from a safetensors file's `train_config` metadata, if it
-/// records one per level, all positive and increasing.
+/// records one per level (one for a fixed-rate model), all positive and increasing.
 fn lambdas_from_weights(bytes: &[u8], levels: usize) -> Option<Vec<f64>> {
     let len = usize::try_from(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?)).ok()?;
     let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8usize.checked_add(len)?)?).ok()?;
     let config = header.get("__metadata__")?.get("train_config")?.as_str()?;
     let config: serde_json::Value = serde_json::from_str(config).ok()?;
     let lambdas: Vec<f64> = config.get("lambdas")?.as_array()?.iter().map(|v| v.as_f64()).collect::<Option<_>>()?;
-    let valid = levels > 1
+    let valid = levels >= 1
         && lambdas.len() == levels
         && lambdas.iter().all(|l| l.is_finite() && *l > 0.0)
         && lambdas.windows(2).all(|w| w[0] < w[1]);

@@ -4,7 +4,7 @@ use anyhow::{ensure, Context, Result};
 use neco_bitstream::container::{Chunk, ChunkKind, Container};
 use neco_models::entropy::SymbolDigest;
 use neco_models::weights::{self, LoadedModel};
-use neco_models::{pad_to_stride, CompressedLatents, Rate};
+use neco_models::{pad_to_stride, CompressedLatents, Rate, Refinement};
 use tch::{Device, Kind, Tensor};
 
 /// Rate levels travel in the header's rate parameter as fixed point with this many steps per
@@ -30,6 +30,15 @@ fn apply_thread_env() -> Result<()> {
         },
     });
     outcome.clone().map_err(anyhow::Error::msg)
+}
+
+/// Encoder-side latent refinement for one encode (see [`neco_models::refine`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RefineSettings {
+    /// Gradient steps.
+    pub steps: usize,
+    /// The operating point's rate-distortion λ.
+    pub lambda: f64,
 }
 
 pub struct LearnedCodec {
@@ -74,14 +83,21 @@ impl LearnedCodec {
         Ok(Rate::Continuous(level))
     }
 
-    /// Codes 8-bit RGB; returns the chunks to store: the hyper-latent (if any), the latent and
-    /// the symbol checksum, in that order.
+    /// Whether the model can refine its latents per image (effort above 0).
+    pub fn supports_refinement(&self) -> bool {
+        self.loaded.model.supports_refinement()
+    }
+
+    /// Codes 8-bit RGB, with the latents refined for this image when `refine` is set; returns
+    /// the chunks to store: the hyper-latent (if any), the latent and the symbol checksum, in
+    /// that order.
     pub fn encode_rgb8(
         &self,
         rgb: &[u8],
         width: u32,
         height: u32,
         rate_param: u32,
+        refine: Option<RefineSettings>,
     ) -> Result<Vec<(ChunkKind, Vec<u8>)>> {
         let rate = self.rate(rate_param)?;
         let x = Tensor::from_slice(rgb)
@@ -92,7 +108,22 @@ impl LearnedCodec {
             .to_device(self.device)
             / 255.0;
         let padded = pad_to_stride(&x, self.loaded.model.stride());
-        let latents = self.loaded.model.compress(&padded, &rate)?;
+        let latents = match refine {
+            None => self.loaded.model.compress(&padded, &rate)?,
+            Some(r) => {
+                let visible = (i64::from(height), i64::from(width));
+                let cfg = Refinement::new(r.steps, r.lambda, visible);
+                let (latents, report) = self.loaded.model.compress_refined(&padded, &rate, &cfg)?;
+                tracing::debug!(
+                    steps = report.steps,
+                    initial_cost = report.initial_cost,
+                    best_cost = report.best_cost,
+                    best_step = report.best_step,
+                    "latent refinement"
+                );
+                latents
+            }
+        };
         let mut chunks = vec![];
         if let Some(hyper) = latents.hyper {
             chunks.push((ChunkKind::HyperLatent, hyper));

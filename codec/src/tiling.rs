@@ -17,7 +17,7 @@
 //! compressed file. Tiles share nothing, so their seams may show at low rates; docs/tiling.md
 //! measures what tiling costs on Kodak and what it saves in memory.
 
-use crate::learned::LearnedCodec;
+use crate::learned::{LearnedCodec, RefineSettings};
 use anyhow::{bail, ensure, Context, Result};
 use neco_bitstream::container::{
     read_tile, read_tile_grid, write_tile, write_tile_grid, ChunkKind, Container, TileGrid, TileRect,
@@ -66,6 +66,7 @@ pub(crate) fn encode(
     height: u32,
     rate_param: u32,
     side: u32,
+    refine: Option<RefineSettings>,
 ) -> Result<Vec<(ChunkKind, Vec<u8>)>> {
     ensure!(rgb.len() as u64 == u64::from(width) * u64::from(height) * 3, "RGB buffer of the wrong size");
     let grid = TileGrid::new(width, height, side, side)?;
@@ -74,7 +75,7 @@ pub(crate) fn encode(
     for (index, rect) in grid.rects(width, height).enumerate() {
         copy_tile_out(rgb, width, rect, &mut pixels);
         let streams = codec
-            .encode_rgb8(&pixels, rect.width, rect.height, rate_param)
+            .encode_rgb8(&pixels, rect.width, rect.height, rate_param, refine)
             .with_context(|| format!("tile {index} ({})", describe(rect)))?;
         chunks.push((ChunkKind::Tile, write_tile(rect, streams.iter().map(|(k, p)| (*k, p.as_slice())))));
     }

@@ -13,9 +13,11 @@ pub mod exact;
 pub mod hyperprior;
 pub mod layers;
 pub mod model;
+pub mod refine;
 pub mod wavelet;
 pub mod weights;
 
 pub use config::{Arch, ModelConfig};
 pub use entropy::Quantization;
 pub use model::{pad_to_stride, CompressedLatents, ForwardOutput, ImageModel, Rate};
+pub use refine::{Refinement, RefinementReport};

@@ -1,6 +1,7 @@
 //! What every learned image model offers: one definition for training, evaluation and coding.
 
 use crate::entropy::{total_bits, EntropyBottleneck, Quantization, SymbolDigest, TABLES_KEY};
+use crate::refine::{Refinement, RefinementReport};
 use anyhow::Result;
 use tch::Tensor;
 
@@ -99,6 +100,22 @@ pub trait ImageModel: Send {
     }
     /// Codes one padded image (1, 3, H, W).
     fn compress(&self, x: &Tensor, rate: &Rate) -> Result<CompressedLatents>;
+    /// Whether [`compress_refined`](Self::compress_refined) can refine this model's latents.
+    fn supports_refinement(&self) -> bool {
+        false
+    }
+    /// Codes one padded image (1, 3, H, W) after refining its latents for this image by
+    /// gradient descent on the rate-distortion cost ([`crate::refine`]). The streams are
+    /// ordinary ones: only the encoder's choice of latents changes. Fails for models that
+    /// [do not support it](Self::supports_refinement).
+    fn compress_refined(
+        &self,
+        _x: &Tensor,
+        _rate: &Rate,
+        _refinement: &Refinement,
+    ) -> Result<(CompressedLatents, RefinementReport)> {
+        anyhow::bail!("model '{}' has no encoder-side latent refinement", self.arch())
+    }
     /// Decodes to the padded reconstruction (1, 3, H, W), clamped to [0, 1]. `height` and
     /// `width` are the padded image size.
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor>;

@@ -1,26 +1,15 @@
 //! The hyperprior family end to end on tiny random models: forward in every quantization mode,
 //! compress → decompress reproducing ŷ exactly, and weights that save and reload.
 
+mod common;
+
+use common::{build, smooth_image};
 use neco_models::{weights, Arch, ImageModel, ModelConfig, Quantization, Rate};
 use std::collections::HashMap;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 fn tiny(arch: Arch) -> ModelConfig {
     ModelConfig::new(arch, 8, 12)
-}
-
-fn smooth_image(h: i64, w: i64, seed: i64) -> Tensor {
-    tch::manual_seed(seed);
-    let noise = Tensor::rand([1, 3, h / 8, w / 8], (Kind::Float, Device::Cpu));
-    noise.upsample_bilinear2d([h, w], false, None, None).clamp(0.0, 1.0)
-}
-
-fn build(cfg: &ModelConfig, seed: i64) -> (nn::VarStore, Box<dyn ImageModel>) {
-    tch::manual_seed(seed);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let mut model = cfg.build(&vs.root()).unwrap();
-    model.update_tables().unwrap();
-    (vs, model)
 }
 
 #[test]

@@ -26,6 +26,7 @@ fn config(data: &std::path::Path, out: &std::path::Path, shard: Option<Shard>) -
         device: DeviceChoice::Cpu,
         keep_files: false,
         quiet: true,
+        effort: None,
     }
 }
 

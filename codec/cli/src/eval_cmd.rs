@@ -41,6 +41,10 @@ pub struct EvalArgs {
     keep_files: bool,
     #[arg(long)]
     quiet: bool,
+    /// Encoder effort 0..=9 of learned models (latent refinement, as `neco encode --effort`);
+    /// rows are labelled MODEL@effortN.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
+    effort: Option<u8>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -76,9 +80,10 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         device: args.device,
         keep_files: args.keep_files,
         quiet: args.quiet,
+        effort: args.effort,
     };
     let rows = run_eval(&cfg)?;
-    print_summary(&summarize(&rows, &cfg.model)?);
+    print_summary(&summarize(&rows, &cfg.label())?);
     println!("rows: {}", cfg.csv_path().display());
     Ok(())
 }

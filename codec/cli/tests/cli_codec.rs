@@ -290,6 +290,21 @@ fn lambda_picks_a_rate_level_of_a_learned_model_only() {
 }
 
 #[test]
+fn effort_refines_learned_models_and_is_refused_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let (png, coded, out) = (dir.path().join("in.png"), dir.path().join("in.neco"), dir.path().join("out.png"));
+    DynamicImage::from(pattern(40, 24)).save(&png).unwrap();
+    let stdout = ok(&neco(&["encode", s(&png), s(&coded), "-q", "50", "--effort", "2", "-m", "hyperprior"]));
+    assert!(stdout.contains("quality 50, effort 2"), "{stdout}");
+    ok(&neco(&["decode", s(&coded), s(&out)]));
+    assert_eq!(image::open(&out).unwrap().width(), 40);
+    std::fs::remove_file(&coded).unwrap();
+    fails_with(&neco(&["encode", s(&png), s(&coded), "--effort", "2"]), "no effort setting");
+    fails_with(&neco(&["encode", s(&png), s(&coded), "--effort", "12", "-m", "hyperprior"]), "12");
+    assert!(!coded.exists(), "a refused encode left a file");
+}
+
+#[test]
 fn input_errors_are_one_line_and_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (png, coded, out) = (dir.path().join("in.png"), dir.path().join("in.neco"), dir.path().join("out.png"));

@@ -16,7 +16,7 @@ use tch::Tensor;
 pub const LIKELIHOOD_BOUND: f64 = 1e-9;
 
 /// How a latent is quantized in `forward`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Quantization {
     /// Training: additive uniform noise in U(−½, ½) for both the likelihood and the decoder input
     /// (CompressAI's default).
@@ -26,6 +26,12 @@ pub enum Quantization {
     StraightThrough,
     /// Evaluation: `round(y − μ) + μ` everywhere, exactly what compress/decompress produce.
     Round,
+    /// Encoder-side refinement ([`crate::refine`]): stochastic Gumbel annealing (Yang et al.
+    /// 2020). Each `v = y − μ` becomes a random mix of ⌊v⌋ and ⌈v⌉, the nearer one likelier,
+    /// through a Gumbel-softmax at `temperature`; as it falls to 0 the mix becomes hard rounding.
+    /// Unlike straight-through rounding the gradient sees what crossing a bin boundary would
+    /// do. The same value feeds the likelihood and the decoder.
+    SoftRound { temperature: f64 },
 }
 
 /// `round(x − offset) + offset` (ties to even, as torch.round and the coder).
@@ -44,12 +50,31 @@ pub fn quantize(x: &Tensor, mode: Quantization, offset: &Tensor) -> (Tensor, Ten
             let noisy = x + x.rand_like() - 0.5;
             (noisy.shallow_clone(), noisy)
         }
+        Quantization::SoftRound { temperature } => {
+            let annealed = soft_round(&(x - offset), temperature) + offset;
+            (annealed.shallow_clone(), annealed)
+        }
         Quantization::StraightThrough => {
             let noisy = x + x.rand_like() - 0.5;
             let rounded = x + (dequantize(x, offset) - x).detach();
             (noisy, rounded)
         }
     }
+}
+
+/// Stochastic Gumbel annealing of `v` to its two neighbouring integers: logits
+/// −atanh(distance)/τ (so the nearer integer is likelier, certainly so at distance 0), then a
+/// relaxed one-hot sample at temperature τ (Yang et al. 2020, "Improving inference for neural
+/// image compression", their `sga_round`).
+fn soft_round(v: &Tensor, temperature: f64) -> Tensor {
+    const EDGE: f64 = 1e-5;
+    let (lower, upper) = (v.floor(), v.ceil());
+    let logit = |distance: Tensor| -distance.clamp(EDGE, 1.0 - EDGE).atanh() / temperature;
+    let logits = Tensor::stack(&[logit(v - &lower), logit(&upper - v)], 0);
+    let uniform = logits.rand_like().clamp(1e-10, 1.0 - 1e-10);
+    let gumbel = -(-uniform.log()).log();
+    let weights = ((logits + gumbel) / temperature).softmax(0, tch::Kind::Float);
+    lower * weights.get(0) + upper * weights.get(1)
 }
 
 /// Total bits of a likelihood tensor: `Σ −log2 p`.

@@ -3,6 +3,7 @@
 use super::{decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GdnSynthesis};
 use crate::entropy::{EntropyBottleneck, Quantization, SymbolChecksum};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
+use crate::refine::{self, Candidate, Refinement, RefinementReport};
 use anyhow::Result;
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -24,6 +25,13 @@ impl FactorizedPriorModel {
             entropy_bottleneck: EntropyBottleneck::new(vs / "entropy_bottleneck", m),
             exact: true,
         }
+    }
+
+    /// Codes y with the factorized prior.
+    fn code_latent(&self, y: &Tensor) -> Result<CompressedLatents> {
+        let mut checksum = SymbolChecksum::new();
+        let (latent, _) = super::compress_hyper(&self.entropy_bottleneck, y, &mut checksum)?;
+        Ok(CompressedLatents { hyper: None, latent, symbol_checksum: checksum.digest() })
     }
 }
 
@@ -52,9 +60,25 @@ impl ImageModel for FactorizedPriorModel {
 
     fn compress(&self, x: &Tensor, _rate: &Rate) -> Result<CompressedLatents> {
         let y = tch::no_grad(|| self.g_a.forward(x));
-        let mut checksum = SymbolChecksum::new();
-        let (latent, _) = super::compress_hyper(&self.entropy_bottleneck, &y, &mut checksum)?;
-        Ok(CompressedLatents { hyper: None, latent, symbol_checksum: checksum.digest() })
+        self.code_latent(&y)
+    }
+
+    fn supports_refinement(&self) -> bool {
+        true
+    }
+
+    fn compress_refined(
+        &self,
+        x: &Tensor,
+        _rate: &Rate,
+        refinement: &Refinement,
+    ) -> Result<(CompressedLatents, RefinementReport)> {
+        let y = tch::no_grad(|| self.g_a.forward(x));
+        let (best, report) = refine::minimise(x, &[y], refinement, |v, mode| {
+            let (y_hat, y_likelihoods) = self.entropy_bottleneck.forward(&v[0], mode);
+            Candidate { x_hat: self.g_s.forward(&y_hat), likelihoods: vec![y_likelihoods] }
+        })?;
+        Ok((tch::no_grad(|| self.code_latent(&best[0]))?, report))
     }
 
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, _rate: &Rate) -> Result<Tensor> {

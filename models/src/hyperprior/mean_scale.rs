@@ -10,6 +10,7 @@ use super::{
 use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
 use crate::exact::{fixed_input, fixed_to_f32, ExactNetSpec, Precision};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
+use crate::refine::{self, Candidate, Refinement, RefinementReport};
 use anyhow::{Context, Result};
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -89,6 +90,16 @@ impl MeanScaleHyperprior {
         let scales = parts.pop().context("two chunks")?;
         Ok((scales, means))
     }
+
+    /// Codes gained latents y and z: z with the factorized prior, y with the exact entropy
+    /// parameters its ẑ gives.
+    fn code_latents(&self, y: &Tensor, z: &Tensor, z_inverse: &Tensor, rate: &Rate) -> Result<CompressedLatents> {
+        let mut checksum = SymbolChecksum::new();
+        let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, z, &mut checksum)?;
+        let (scales, means) = self.coding_parameters(&z_hat, z_inverse, rate)?;
+        let (latent, _) = self.gaussian_conditional.compress(y, &scales, &means, &mut checksum)?;
+        Ok(CompressedLatents { hyper: Some(hyper), latent, symbol_checksum: checksum.digest() })
+    }
 }
 
 impl ImageModel for MeanScaleHyperprior {
@@ -131,11 +142,32 @@ impl ImageModel for MeanScaleHyperprior {
     fn compress(&self, x: &Tensor, rate: &Rate) -> Result<CompressedLatents> {
         let _guard = tch::no_grad_guard();
         let l = self.analyse(x, rate)?;
-        let mut checksum = SymbolChecksum::new();
-        let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, &mut checksum)?;
-        let (scales, means) = self.coding_parameters(&z_hat, &l.z_inverse, rate)?;
-        let (latent, _) = self.gaussian_conditional.compress(&l.y, &scales, &means, &mut checksum)?;
-        Ok(CompressedLatents { hyper: Some(hyper), latent, symbol_checksum: checksum.digest() })
+        self.code_latents(&l.y, &l.z, &l.z_inverse, rate)
+    }
+
+    fn supports_refinement(&self) -> bool {
+        true
+    }
+
+    fn compress_refined(
+        &self,
+        x: &Tensor,
+        rate: &Rate,
+        refinement: &Refinement,
+    ) -> Result<(CompressedLatents, RefinementReport)> {
+        let l = tch::no_grad(|| self.analyse(x, rate))?;
+        let (best, report) =
+            refine::minimise(x, &[l.y.shallow_clone(), l.z.shallow_clone()], refinement, |v, mode| {
+                let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&v[1], mode);
+                let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
+                let (y_hat, y_likelihoods) = self.gaussian_conditional.forward(&v[0], &scales, &means, mode);
+                Candidate {
+                    x_hat: self.g_s.forward(&(y_hat * &l.y_inverse)),
+                    likelihoods: vec![y_likelihoods, z_likelihoods],
+                }
+            })?;
+        let _guard = tch::no_grad_guard();
+        Ok((self.code_latents(&best[0], &best[1], &l.z_inverse, rate)?, report))
     }
 
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor> {

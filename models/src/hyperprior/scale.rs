@@ -6,6 +6,7 @@ use crate::exact::{fixed_input, fixed_to_f32, Activation, ExactNetSpec};
 use crate::layers::conv;
 use crate::layers::deconv;
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
+use crate::refine::{self, Candidate, Refinement, RefinementReport};
 use anyhow::Result;
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -66,6 +67,15 @@ impl ScaleHyperprior {
     pub fn set_gaussian(&mut self, gaussian: GaussianConditional) {
         self.gaussian_conditional = gaussian;
     }
+
+    /// Codes y and z: z with the factorized prior, y with the exact scales its ẑ gives.
+    fn code_latents(&self, y: &Tensor, z: &Tensor) -> Result<CompressedLatents> {
+        let mut checksum = SymbolChecksum::new();
+        let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, z, &mut checksum)?;
+        let scales = self.coding_scales(&z_hat)?;
+        let (latent, _) = self.gaussian_conditional.compress(y, &scales, &scales.zeros_like(), &mut checksum)?;
+        Ok(CompressedLatents { hyper: Some(hyper), latent, symbol_checksum: checksum.digest() })
+    }
 }
 
 impl ImageModel for ScaleHyperprior {
@@ -104,11 +114,33 @@ impl ImageModel for ScaleHyperprior {
         let _guard = tch::no_grad_guard();
         let y = self.g_a.forward(x);
         let z = self.h_a.forward(&y.abs());
-        let mut checksum = SymbolChecksum::new();
-        let (hyper, z_hat) = compress_hyper(&self.entropy_bottleneck, &z, &mut checksum)?;
-        let scales = self.coding_scales(&z_hat)?;
-        let (latent, _) = self.gaussian_conditional.compress(&y, &scales, &scales.zeros_like(), &mut checksum)?;
-        Ok(CompressedLatents { hyper: Some(hyper), latent, symbol_checksum: checksum.digest() })
+        self.code_latents(&y, &z)
+    }
+
+    fn supports_refinement(&self) -> bool {
+        true
+    }
+
+    fn compress_refined(
+        &self,
+        x: &Tensor,
+        _rate: &Rate,
+        refinement: &Refinement,
+    ) -> Result<(CompressedLatents, RefinementReport)> {
+        let (y, z) = tch::no_grad(|| {
+            let y = self.g_a.forward(x);
+            let z = self.h_a.forward(&y.abs());
+            (y, z)
+        });
+        let (best, report) = refine::minimise(x, &[y, z], refinement, |v, mode| {
+            let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&v[1], mode);
+            let scales = self.h_s.forward(&z_hat);
+            let zeros = v[0].zeros_like();
+            let (y_hat, y_likelihoods) = self.gaussian_conditional.forward(&v[0], &scales, &zeros, mode);
+            Candidate { x_hat: self.g_s.forward(&y_hat), likelihoods: vec![y_likelihoods, z_likelihoods] }
+        })?;
+        let _guard = tch::no_grad_guard();
+        Ok((self.code_latents(&best[0], &best[1])?, report))
     }
 
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, _rate: &Rate) -> Result<Tensor> {

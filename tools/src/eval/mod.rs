@@ -54,9 +54,21 @@ pub struct EvalConfig {
     /// Keep the coded files and decoded PNGs under `out/files/`.
     pub keep_files: bool,
     pub quiet: bool,
+    /// Encoder effort (latent refinement) of learned models, see [`EncodeParams::effort`];
+    /// `None` = 0.
+    pub effort: Option<u8>,
 }
 
 impl EvalConfig {
+    /// The model column of the results: the model, plus the effort when above 0, so runs at
+    /// different efforts can share a results file and are summarised apart.
+    pub fn label(&self) -> String {
+        match self.effort {
+            Some(e) if e > 0 => format!("{}@effort{e}", self.model),
+            _ => self.model.clone(),
+        }
+    }
+
     /// The CSV this run appends to (one per shard, so shards never write the same file).
     pub fn csv_path(&self) -> PathBuf {
         match self.shard {
@@ -83,7 +95,7 @@ pub fn run_eval(cfg: &EvalConfig) -> Result<Vec<ImageRow>> {
     let qualities = settings_to_sweep(cfg, &probe);
     let probe = std::sync::Mutex::new(Some(probe));
     let done: HashSet<(String, u8)> =
-        read_rows(&csv_path)?.into_iter().filter(|r| r.model == cfg.model).map(|r| (r.image, r.quality)).collect();
+        read_rows(&csv_path)?.into_iter().filter(|r| r.model == cfg.label()).map(|r| (r.image, r.quality)).collect();
     let mut tasks = VecDeque::new();
     for (path, name) in &images {
         for &q in &qualities {
@@ -109,7 +121,7 @@ pub fn run_eval(cfg: &EvalConfig) -> Result<Vec<ImageRow>> {
     )?;
     let rows = read_rows(&csv_path)?;
     if cfg.shard.is_none() {
-        write_summary(&cfg.out.join("summary.json"), &summarize(&rows, &cfg.model)?)?;
+        write_summary(&cfg.out.join("summary.json"), &summarize(&rows, &cfg.label())?)?;
     }
     Ok(rows)
 }
@@ -162,7 +174,7 @@ fn evaluate_one(codec: &Codec, cfg: &EvalConfig, task: &Task) -> Result<ImageRow
     let image = image::open(&task.image).with_context(|| format!("cannot read {}", task.image.display()))?;
     let original = image.to_rgb8();
     let (width, height) = original.dimensions();
-    let params = EncodeParams { quality: Some(task.quality), ..Default::default() };
+    let params = EncodeParams { quality: Some(task.quality), effort: cfg.effort, ..Default::default() };
     let started = Instant::now();
     let bytes = codec.encode_image(&image::DynamicImage::ImageRgb8(original.clone()), &params)?;
     let encode_seconds = started.elapsed().as_secs_f64();
@@ -179,7 +191,7 @@ fn evaluate_one(codec: &Codec, cfg: &EvalConfig, task: &Task) -> Result<ImageRow
     }
     let pixels = f64::from(width) * f64::from(height);
     Ok(ImageRow {
-        model: cfg.model.clone(),
+        model: cfg.label(),
         quality: task.quality,
         image: task.name.clone(),
         width,
