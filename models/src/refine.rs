@@ -92,6 +92,7 @@ pub fn minimise(
     ensure!(cfg.lambda.is_finite() && cfg.lambda > 0.0, "refinement needs a positive λ, not {}", cfg.lambda);
     ensure!(cfg.visible.0 > 0 && cfg.visible.1 > 0, "refinement needs a non-empty image");
     tch::manual_seed(NOISE_SEED);
+    let _heap = HeapReuse::begin();
     let mut vars: Vec<Tensor> = start.iter().map(|t| t.detach().copy().set_requires_grad(true)).collect();
     let rounded_cost = |vars: &[Tensor]| tch::no_grad(|| rd_cost(x, &candidate(vars, Quantization::Round), cfg));
     let initial_cost = rounded_cost(&vars).double_value(&[]);
@@ -153,3 +154,51 @@ impl Adam {
         Ok(())
     }
 }
+
+/// Keeps freed memory in the heap while any refinement runs. glibc serves every allocation
+/// above 32 MB with its own mmap and unmaps it on free, so each step would fault in and zero
+/// g_s's activations afresh: on a Kodak image, 30 steps took 9.7 M page faults and 16 s of
+/// system time in 24 s. With mmap off and no trimming they took 15.7 s (0.45 s system), for
+/// 31 % more peak memory. The defaults come back, and the heap is trimmed, when the last
+/// concurrent refinement ends.
+struct HeapReuse;
+
+static REFINEMENTS_RUNNING: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
+
+impl HeapReuse {
+    fn begin() -> Self {
+        let mut running = REFINEMENTS_RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        if *running == 0 {
+            set_heap_reuse(true);
+        }
+        *running += 1;
+        Self
+    }
+}
+
+impl Drop for HeapReuse {
+    fn drop(&mut self) {
+        let mut running = REFINEMENTS_RUNNING.lock().unwrap_or_else(|e| e.into_inner());
+        *running -= 1;
+        if *running == 0 {
+            set_heap_reuse(false);
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn set_heap_reuse(on: bool) {
+    // glibc's defaults: up to 65,536 mmapped chunks, trim the heap top above 128 KiB.
+    let (mmap_max, trim_threshold) = if on { (0, i32::MAX) } else { (65_536, 128 * 1024) };
+    // SAFETY: mallopt and malloc_trim only tune glibc's allocator; they are thread-safe.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_MAX, mmap_max);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, trim_threshold);
+        if !on {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn set_heap_reuse(_on: bool) {}
