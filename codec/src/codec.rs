@@ -69,7 +69,7 @@ pub const MAX_EFFORT: u8 = 9;
 
 /// Latent-refinement iterations per effort level; each runs the synthesis transform forward
 /// and backward once (docs/refinement.md has the measured gains and times).
-const REFINE_STEPS: [usize; MAX_EFFORT as usize + 1] = [0, 10, 20, 30, 50, 75, 100, 150, 200, 300];
+const REFINE_STEPS: [usize; MAX_EFFORT as usize + 1] = [0, 30, 50, 75, 100, 150, 200, 300, 400, 500];
 
 /// The refinement iterations an effort level runs (`None` above [`MAX_EFFORT`]).
 pub fn refine_steps_for_effort(effort: u8) -> Option<usize> {
