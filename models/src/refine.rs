@@ -10,6 +10,7 @@
 //! runs the synthesis transform forward and backward), which is why it is an effort setting.
 
 use crate::entropy::{total_bits, Quantization};
+use crate::model::ForwardOutput;
 use anyhow::{ensure, Result};
 use tch::Tensor;
 
@@ -58,16 +59,9 @@ pub struct RefinementReport {
     pub best_step: usize,
 }
 
-/// What a model's forward pass gives for candidate latents: the reconstruction (padded,
-/// unclamped) and the likelihoods of every coded latent.
-pub struct Candidate {
-    pub x_hat: Tensor,
-    pub likelihoods: Vec<Tensor>,
-}
-
 /// λ·255²·MSE over the visible pixels (clamped to [0, 1], as the decoder clamps) plus the
 /// coded bits per visible pixel.
-fn rd_cost(x: &Tensor, candidate: &Candidate, cfg: &Refinement) -> Tensor {
+fn rd_cost(x: &Tensor, candidate: &ForwardOutput, cfg: &Refinement) -> Tensor {
     let (h, w) = cfg.visible;
     let crop = |t: &Tensor| t.narrow(2, 0, h).narrow(3, 0, w);
     let mse = (crop(&candidate.x_hat).clamp(0.0, 1.0) - crop(x)).square().mean(tch::Kind::Float);
@@ -77,7 +71,8 @@ fn rd_cost(x: &Tensor, candidate: &Candidate, cfg: &Refinement) -> Tensor {
 
 /// Minimises the cost over `start` (the analysis transform's latents) with Adam through
 /// stochastic Gumbel annealing ([`Quantization::SoftRound`]), and returns the best rounded
-/// latents found with a report. `candidate(latents, mode)` runs the model from its latents,
+/// latents found with a report. `candidate(latents, mode)` runs the model's forward pass from
+/// its latents (the reconstruction, padded and unclamped, and every latent's likelihoods),
 /// quantizing each with `mode`; with [`Quantization::Round`] it is the real coded cost, which
 /// is checked at the start, every few steps and at the end, so refinement never returns
 /// latents that cost more (under the float networks) than the ones it was given.
@@ -87,7 +82,7 @@ pub fn minimise(
     x: &Tensor,
     start: &[Tensor],
     cfg: &Refinement,
-    candidate: impl Fn(&[Tensor], Quantization) -> Candidate,
+    candidate: impl Fn(&[Tensor], Quantization) -> ForwardOutput,
 ) -> Result<(Vec<Tensor>, RefinementReport)> {
     ensure!(cfg.lambda.is_finite() && cfg.lambda > 0.0, "refinement needs a positive λ, not {}", cfg.lambda);
     ensure!(cfg.visible.0 > 0 && cfg.visible.1 > 0, "refinement needs a non-empty image");

@@ -3,7 +3,7 @@
 use super::{decompress_hyper, gdn_analysis, gdn_synthesis, latent_size, GdnSynthesis};
 use crate::entropy::{EntropyBottleneck, Quantization, SymbolChecksum};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
-use crate::refine::{self, Candidate, Refinement, RefinementReport};
+use crate::refine::{self, Refinement, RefinementReport};
 use anyhow::Result;
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -27,6 +27,12 @@ impl FactorizedPriorModel {
         }
     }
 
+    /// The training/evaluation pass from the latent y.
+    fn forward_latent(&self, y: &Tensor, mode: Quantization) -> ForwardOutput {
+        let (y_hat, y_likelihoods) = self.entropy_bottleneck.forward(y, mode);
+        ForwardOutput { x_hat: self.g_s.forward(&y_hat), likelihoods: vec![y_likelihoods] }
+    }
+
     /// Codes y with the factorized prior.
     fn code_latent(&self, y: &Tensor) -> Result<CompressedLatents> {
         let mut checksum = SymbolChecksum::new();
@@ -45,9 +51,7 @@ impl ImageModel for FactorizedPriorModel {
     }
 
     fn forward(&self, x: &Tensor, mode: Quantization, _rate: &Rate) -> ForwardOutput {
-        let y = self.g_a.forward(x);
-        let (y_hat, y_likelihoods) = self.entropy_bottleneck.forward(&y, mode);
-        ForwardOutput { x_hat: self.g_s.forward(&y_hat), likelihoods: vec![y_likelihoods] }
+        self.forward_latent(&self.g_a.forward(x), mode)
     }
 
     fn bottleneck(&self) -> &EntropyBottleneck {
@@ -74,10 +78,7 @@ impl ImageModel for FactorizedPriorModel {
         refinement: &Refinement,
     ) -> Result<(CompressedLatents, RefinementReport)> {
         let y = tch::no_grad(|| self.g_a.forward(x));
-        let (best, report) = refine::minimise(x, &[y], refinement, |v, mode| {
-            let (y_hat, y_likelihoods) = self.entropy_bottleneck.forward(&v[0], mode);
-            Candidate { x_hat: self.g_s.forward(&y_hat), likelihoods: vec![y_likelihoods] }
-        })?;
+        let (best, report) = refine::minimise(x, &[y], refinement, |v, mode| self.forward_latent(&v[0], mode))?;
         Ok((tch::no_grad(|| self.code_latent(&best[0]))?, report))
     }
 

@@ -10,7 +10,7 @@ use super::{
 use crate::entropy::{EntropyBottleneck, GaussianConditional, Quantization, SymbolChecksum};
 use crate::exact::{fixed_input, fixed_to_f32, ExactNetSpec, Precision};
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
-use crate::refine::{self, Candidate, Refinement, RefinementReport};
+use crate::refine::{self, Refinement, RefinementReport};
 use anyhow::{Context, Result};
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -91,6 +91,17 @@ impl MeanScaleHyperprior {
         Ok((scales, means))
     }
 
+    /// The training/evaluation pass from gained latents y and z and their inverse gains.
+    fn forward_latents(&self, y: &Tensor, z: &Tensor, l: &GainedLatents, mode: Quantization) -> ForwardOutput {
+        let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(z, mode);
+        let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
+        let (y_hat, y_likelihoods) = self.gaussian_conditional.forward(y, &scales, &means, mode);
+        ForwardOutput {
+            x_hat: self.g_s.forward(&(y_hat * &l.y_inverse)),
+            likelihoods: vec![y_likelihoods, z_likelihoods],
+        }
+    }
+
     /// Codes gained latents y and z: z with the factorized prior, y with the exact entropy
     /// parameters its ẑ gives.
     fn code_latents(&self, y: &Tensor, z: &Tensor, z_inverse: &Tensor, rate: &Rate) -> Result<CompressedLatents> {
@@ -117,13 +128,7 @@ impl ImageModel for MeanScaleHyperprior {
 
     fn forward(&self, x: &Tensor, mode: Quantization, rate: &Rate) -> ForwardOutput {
         let l = self.analyse(x, rate).expect("rate selection is valid");
-        let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&l.z, mode);
-        let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
-        let (y_hat, y_likelihoods) = self.gaussian_conditional.forward(&l.y, &scales, &means, mode);
-        ForwardOutput {
-            x_hat: self.g_s.forward(&(y_hat * &l.y_inverse)),
-            likelihoods: vec![y_likelihoods, z_likelihoods],
-        }
+        self.forward_latents(&l.y, &l.z, &l, mode)
     }
 
     fn bottleneck(&self) -> &EntropyBottleneck {
@@ -158,13 +163,7 @@ impl ImageModel for MeanScaleHyperprior {
         let l = tch::no_grad(|| self.analyse(x, rate))?;
         let (best, report) =
             refine::minimise(x, &[l.y.shallow_clone(), l.z.shallow_clone()], refinement, |v, mode| {
-                let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&v[1], mode);
-                let (scales, means) = self.entropy_parameters(&z_hat, &l.z_inverse);
-                let (y_hat, y_likelihoods) = self.gaussian_conditional.forward(&v[0], &scales, &means, mode);
-                Candidate {
-                    x_hat: self.g_s.forward(&(y_hat * &l.y_inverse)),
-                    likelihoods: vec![y_likelihoods, z_likelihoods],
-                }
+                self.forward_latents(&v[0], &v[1], &l, mode)
             })?;
         let _guard = tch::no_grad_guard();
         Ok((self.code_latents(&best[0], &best[1], &l.z_inverse, rate)?, report))

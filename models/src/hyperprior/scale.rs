@@ -6,7 +6,7 @@ use crate::exact::{fixed_input, fixed_to_f32, Activation, ExactNetSpec};
 use crate::layers::conv;
 use crate::layers::deconv;
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
-use crate::refine::{self, Candidate, Refinement, RefinementReport};
+use crate::refine::{self, Refinement, RefinementReport};
 use anyhow::Result;
 use tch::nn::{self, Module};
 use tch::Tensor;
@@ -68,6 +68,21 @@ impl ScaleHyperprior {
         self.gaussian_conditional = gaussian;
     }
 
+    /// The analysis: y = g_a(x) and z = h_a(|y|).
+    fn analyse(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let y = self.g_a.forward(x);
+        let z = self.h_a.forward(&y.abs());
+        (y, z)
+    }
+
+    /// The training/evaluation pass from the latents y and z.
+    fn forward_latents(&self, y: &Tensor, z: &Tensor, mode: Quantization) -> ForwardOutput {
+        let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(z, mode);
+        let scales = self.h_s.forward(&z_hat);
+        let (y_hat, y_likelihoods) = self.gaussian_conditional.forward(y, &scales, &y.zeros_like(), mode);
+        ForwardOutput { x_hat: self.g_s.forward(&y_hat), likelihoods: vec![y_likelihoods, z_likelihoods] }
+    }
+
     /// Codes y and z: z with the factorized prior, y with the exact scales its ẑ gives.
     fn code_latents(&self, y: &Tensor, z: &Tensor) -> Result<CompressedLatents> {
         let mut checksum = SymbolChecksum::new();
@@ -88,13 +103,8 @@ impl ImageModel for ScaleHyperprior {
     }
 
     fn forward(&self, x: &Tensor, mode: Quantization, _rate: &Rate) -> ForwardOutput {
-        let y = self.g_a.forward(x);
-        let z = self.h_a.forward(&y.abs());
-        let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&z, mode);
-        let scales = self.h_s.forward(&z_hat);
-        let zeros = y.zeros_like();
-        let (y_hat, y_likelihoods) = self.gaussian_conditional.forward(&y, &scales, &zeros, mode);
-        ForwardOutput { x_hat: self.g_s.forward(&y_hat), likelihoods: vec![y_likelihoods, z_likelihoods] }
+        let (y, z) = self.analyse(x);
+        self.forward_latents(&y, &z, mode)
     }
 
     fn bottleneck(&self) -> &EntropyBottleneck {
@@ -112,8 +122,7 @@ impl ImageModel for ScaleHyperprior {
 
     fn compress(&self, x: &Tensor, _rate: &Rate) -> Result<CompressedLatents> {
         let _guard = tch::no_grad_guard();
-        let y = self.g_a.forward(x);
-        let z = self.h_a.forward(&y.abs());
+        let (y, z) = self.analyse(x);
         self.code_latents(&y, &z)
     }
 
@@ -127,18 +136,9 @@ impl ImageModel for ScaleHyperprior {
         _rate: &Rate,
         refinement: &Refinement,
     ) -> Result<(CompressedLatents, RefinementReport)> {
-        let (y, z) = tch::no_grad(|| {
-            let y = self.g_a.forward(x);
-            let z = self.h_a.forward(&y.abs());
-            (y, z)
-        });
-        let (best, report) = refine::minimise(x, &[y, z], refinement, |v, mode| {
-            let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&v[1], mode);
-            let scales = self.h_s.forward(&z_hat);
-            let zeros = v[0].zeros_like();
-            let (y_hat, y_likelihoods) = self.gaussian_conditional.forward(&v[0], &scales, &zeros, mode);
-            Candidate { x_hat: self.g_s.forward(&y_hat), likelihoods: vec![y_likelihoods, z_likelihoods] }
-        })?;
+        let (y, z) = tch::no_grad(|| self.analyse(x));
+        let (best, report) =
+            refine::minimise(x, &[y, z], refinement, |v, mode| self.forward_latents(&v[0], &v[1], mode))?;
         let _guard = tch::no_grad_guard();
         Ok((self.code_latents(&best[0], &best[1])?, report))
     }
@@ -159,8 +159,7 @@ impl ImageModel for ScaleHyperprior {
 
     fn inspect(&self, x: &Tensor, _rate: &Rate) -> Result<Vec<(&'static str, Tensor)>> {
         let _guard = tch::no_grad_guard();
-        let y = self.g_a.forward(x);
-        let z = self.h_a.forward(&y.abs());
+        let (y, z) = self.analyse(x);
         let (_, z_hat) = compress_hyper(&self.entropy_bottleneck, &z, &mut SymbolChecksum::new())?;
         let scales = self.h_s.forward(&z_hat);
         let y_hat = y.round();

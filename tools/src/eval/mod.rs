@@ -94,8 +94,9 @@ pub fn run_eval(cfg: &EvalConfig) -> Result<Vec<ImageRow>> {
     let probe = Codec::load_on(&cfg.model, cfg.device)?;
     let qualities = settings_to_sweep(cfg, &probe);
     let probe = std::sync::Mutex::new(Some(probe));
+    let label = cfg.label();
     let done: HashSet<(String, u8)> =
-        read_rows(&csv_path)?.into_iter().filter(|r| r.model == cfg.label()).map(|r| (r.image, r.quality)).collect();
+        read_rows(&csv_path)?.into_iter().filter(|r| r.model == label).map(|r| (r.image, r.quality)).collect();
     let mut tasks = VecDeque::new();
     for (path, name) in &images {
         for &q in &qualities {
@@ -121,7 +122,7 @@ pub fn run_eval(cfg: &EvalConfig) -> Result<Vec<ImageRow>> {
     )?;
     let rows = read_rows(&csv_path)?;
     if cfg.shard.is_none() {
-        write_summary(&cfg.out.join("summary.json"), &summarize(&rows, &cfg.label())?)?;
+        write_summary(&cfg.out.join("summary.json"), &summarize(&rows, &label)?)?;
     }
     Ok(rows)
 }
