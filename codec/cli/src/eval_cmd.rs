@@ -4,7 +4,9 @@
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use neco_models::device::DeviceChoice;
-use neco_tools::bd_rate::{compare, find_curve, format_table, load_curves, Interpolation, Metric};
+use neco_tools::bd_rate::{
+    compare, find_curve, format_points, format_table, load_curves, pointwise, Interpolation, Metric,
+};
 use neco_tools::eval::{merge, run_eval, summarize, EvalConfig, Shard};
 use std::path::PathBuf;
 
@@ -109,6 +111,11 @@ pub struct BdArgs {
     /// psnr, ms-ssim or ms-ssim-db.
     #[arg(long, default_value = "psnr")]
     metric: Metric,
+    /// Also compare at each anchor point: the test's quality at that rate and
+    /// its rate at that quality, and at how many points it is better (a BD
+    /// value cannot say whether one curve leads across the whole range).
+    #[arg(long)]
+    points: bool,
 }
 
 pub fn bd(args: BdArgs) -> Result<()> {
@@ -129,15 +136,21 @@ pub fn bd(args: BdArgs) -> Result<()> {
     };
     for method in methods {
         let mut rows = vec![];
+        let mut point_tables = String::new();
         for path in &args.tests {
             for curve in load_curves(path, args.metric)? {
-                let r = compare(&anchor.points, &curve.points, method)
-                    .with_context(|| format!("{} against {}", curve.name, anchor.name))?;
+                let against = || format!("{} against {}", curve.name, anchor.name);
+                let r = compare(&anchor.points, &curve.points, method).with_context(against)?;
+                if args.points {
+                    let deltas = pointwise(&anchor.points, &curve.points, method).with_context(against)?;
+                    point_tables.push('\n');
+                    point_tables.push_str(&format_points(&curve.name, &anchor.name, &deltas));
+                }
                 rows.push((curve.name.clone(), r));
             }
         }
         println!("BD against {} ({method}, {:?}):", anchor.name, args.metric);
-        print!("{}", format_table(&rows));
+        print!("{}{point_tables}", format_table(&rows));
     }
     Ok(())
 }
