@@ -4,7 +4,7 @@
 mod common;
 
 use common::{build, smooth_image};
-use neco_models::{weights, Arch, ImageModel, ModelConfig, Quantization, Rate};
+use neco_models::{weights, Arch, ModelConfig, Quantization, Rate};
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor};
 

@@ -2,12 +2,15 @@
 //! default model until trained weights exist.
 //!
 //! RGB -> YCbCr, a multi-level CDF 9/7 transform per plane, deadzone scalar
-//! quantization with steps balanced by each subband's synthesis gain, and
-//! context-modelled adaptive range coding ([`neco_bitstream::entropy`]).
+//! quantization with steps balanced by each subband's synthesis gain,
+//! context-modelled adaptive range coding ([`neco_bitstream::entropy`]), and
+//! on the decoded RGB image, adaptive restoration filters fitted per image by
+//! the encoder.
 //!
 //! The payload is one range-coded stream: a small header (format version,
 //! decomposition levels and chroma step factor, so a decoder needs no
-//! matching config), then the three planes. Quality and image size are not
+//! matching config), then the three planes, then (since format version 2)
+//! the restoration filters. Quality and image size are not
 //! stored; the caller passes them to both sides. Decoding is bit-exact across
 //! platforms (integer entropy coding, IEEE-exact float arithmetic only, no
 //! libm calls); encoding is deterministic (its rate-distortion choices use
@@ -15,13 +18,14 @@
 //!
 //! Modules: `colour` conversion, `transform` (CDF 9/7 lifting and the
 //! subband layout), `quantize`, `context` modelling, `coefficient_coder`
-//! and its `adaptive` models.
+//! and its `adaptive` models, `restoration` filters.
 
 mod adaptive;
 mod coefficient_coder;
 mod colour;
 mod context;
 mod quantize;
+mod restoration;
 mod transform;
 
 #[cfg(test)]
@@ -31,13 +35,19 @@ use adaptive::Coder;
 use anyhow::{ensure, Context, Result};
 use neco_bitstream::entropy::{SymbolDecoder, SymbolEncoder};
 use quantize::Quantizer;
+use restoration::Filters;
 use transform::{Layout, MAX_LEVELS};
 
 /// Rate-distortion trade-off of the encoder's quantization choices: squared
 /// error (in units of the luma step squared) worth one bit.
 const LAMBDA: f32 = 0.1;
-/// Payload format version, the header's first field.
-const FORMAT_VERSION: u32 = 1;
+/// The same trade-off for the restoration filters, in squared error of the
+/// RGB samples (summed over channels) per bit, per squared pixel-domain step:
+/// a luma error shows in all three channels.
+const RESTORATION_LAMBDA: f64 = 3.0 * LAMBDA as f64;
+/// Payload format version, the header's first field. Version 2 added the
+/// restoration filters after the planes; version 1 payloads still decode.
+const FORMAT_VERSION: u32 = 2;
 /// Fixed-point scale of the chroma step factor in the header.
 const FACTOR_ONE: f32 = 256.0;
 
@@ -64,6 +74,7 @@ pub struct WaveletCodec {
 
 /// Parameters carried in the payload header.
 struct Header {
+    version: u32,
     levels: usize,
     /// Chroma step factor in 1/[`FACTOR_ONE`] units (1..=65535).
     factor: u32,
@@ -71,13 +82,13 @@ struct Header {
 
 impl Header {
     fn code<C: Coder>(&self, io: &mut C) -> Result<Self> {
-        let version = io.bits(FORMAT_VERSION, 4)?;
-        ensure!(version == FORMAT_VERSION, "wavelet payload of unknown format version {version}");
+        let version = io.bits(self.version, 4)?;
+        ensure!((1..=FORMAT_VERSION).contains(&version), "wavelet payload of unknown format version {version}");
         let levels = io.bits(self.levels as u32, 4)? as usize;
         let factor = io.bits(self.factor, 16)?;
         ensure!(levels <= MAX_LEVELS, "corrupt wavelet payload: {levels} levels");
         ensure!(factor > 0, "corrupt wavelet payload: zero chroma step factor");
-        Ok(Self { levels, factor })
+        Ok(Self { version, levels, factor })
     }
 
     /// Quantizers per plane, in `layout.bands` order.
@@ -120,6 +131,7 @@ impl WaveletCodec {
             self.cfg.chroma_step_factor
         );
         let header = Header {
+            version: FORMAT_VERSION,
             levels: self.cfg.levels.min(MAX_LEVELS),
             factor: (self.cfg.chroma_step_factor * FACTOR_ONE).round().clamp(1.0, 65535.0) as u32,
         };
@@ -138,6 +150,10 @@ impl WaveletCodec {
         header.code(&mut enc)?;
         let source = coefficient_coder::Source { planes: &planes, quantizers: &quantizers, lambda: LAMBDA };
         coefficient_coder::code_planes(&mut enc, &layout, &mut quantized, Some(&source))?;
+        let decoded = reconstruct(&layout, &quantized, &quantizers);
+        let base = f64::from(quantize::base_step(quality));
+        let mut filters = Filters::design(&decoded, rgb, layout.width, layout.height, RESTORATION_LAMBDA * base * base);
+        filters.code(&mut enc)?;
         Ok(enc.finish())
     }
 
@@ -147,21 +163,50 @@ impl WaveletCodec {
     /// codec's config. Corrupt payloads give an error or a garbage image, never
     /// a panic; work and memory are O(width * height).
     pub fn decode_rgb8(&self, payload: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>> {
+        Ok(self.decode_with(payload, width, height, quality, true)?.0)
+    }
+
+    /// [`decode_rgb8`](Self::decode_rgb8), with the payload's restoration
+    /// filters, applied only if `restore` (tests compare both).
+    fn decode_with(
+        &self,
+        payload: &[u8],
+        width: u32,
+        height: u32,
+        quality: u8,
+        restore: bool,
+    ) -> Result<(Vec<u8>, Filters)> {
         let n = pixel_count(width, height)?;
         let mut dec = SymbolDecoder::new(payload).context("corrupt wavelet payload")?;
-        let header = Header { levels: 0, factor: 0 }.code(&mut dec)?;
+        let header = Header { version: 0, levels: 0, factor: 0 }.code(&mut dec)?;
         let layout = Layout::new(width as usize, height as usize, header.levels);
         let quantizers = header.quantizers(&layout, quality);
         let mut quantized: [Vec<i32>; 3] = [vec![0; n], vec![0; n], vec![0; n]];
         coefficient_coder::code_planes(&mut dec, &layout, &mut quantized, None).context("corrupt wavelet payload")?;
-        let mut planes: [Vec<f32>; 3] = Default::default();
-        for ((plane, q), quants) in planes.iter_mut().zip(&quantized).zip(&quantizers) {
-            *plane = vec![0.0; n];
-            for (band, quant) in layout.bands.iter().zip(quants) {
-                quantize::dequantize_band(q, plane, layout.width, band, quant);
-            }
-            layout.inverse(plane);
+        let mut rgb = reconstruct(&layout, &quantized, &quantizers);
+        drop(quantized);
+        let mut filters = Filters::default();
+        if header.version >= 2 {
+            filters.code(&mut dec).context("corrupt wavelet payload")?;
         }
-        Ok(colour::ycbcr_to_rgb8(&planes))
+        if restore {
+            filters.apply(&mut rgb, layout.width, layout.height);
+        }
+        Ok((rgb, filters))
     }
+}
+
+/// The decoded image before restoration: dequantized planes, inverse
+/// transform, YCbCr to RGB8. The encoder runs it too, to fit the filters.
+fn reconstruct(layout: &Layout, quantized: &[Vec<i32>; 3], quantizers: &[Vec<Quantizer>; 3]) -> Vec<u8> {
+    let n = layout.width * layout.height;
+    let mut planes: [Vec<f32>; 3] = Default::default();
+    for ((plane, q), quants) in planes.iter_mut().zip(quantized).zip(quantizers) {
+        *plane = vec![0.0; n];
+        for (band, quant) in layout.bands.iter().zip(quants) {
+            quantize::dequantize_band(q, plane, layout.width, band, quant);
+        }
+        layout.inverse(plane);
+    }
+    colour::ycbcr_to_rgb8(&planes)
 }
