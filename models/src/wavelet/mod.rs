@@ -150,7 +150,11 @@ impl WaveletCodec {
         header.code(&mut enc)?;
         let source = coefficient_coder::Source { planes: &planes, quantizers: &quantizers, lambda: LAMBDA };
         coefficient_coder::code_planes(&mut enc, &layout, &mut quantized, Some(&source))?;
+        // The filters are fitted to what the decoder will see; the transformed
+        // planes and then the levels are freed first, to keep the peak memory.
+        drop(planes);
         let decoded = reconstruct(&layout, &quantized, &quantizers);
+        drop(quantized);
         let base = f64::from(quantize::base_step(quality));
         let mut filters = Filters::design(&decoded, rgb, layout.width, layout.height, RESTORATION_LAMBDA * base * base);
         filters.code(&mut enc)?;

@@ -5,7 +5,8 @@
 //!
 //! Why: the wavelet codec's errors at low and middle rates are blur and
 //! ringing around edges, which are partly predictable from the decoded
-//! neighbourhood. Fitting a filter per image recovers about 0.1–0.3 dB.
+//! neighbourhood. On Kodak the filters gain 0.10 dB BD-PSNR (−1.8 % BD-rate)
+//! net of their bits.
 //!
 //! Everything the decoder does here is integer arithmetic on the 8-bit
 //! decoded image (activities, a rank-based classification, 7×7 diamond
