@@ -9,15 +9,15 @@
 //! deliberately: regenerating to make a failure go away hides exactly the regression this test
 //! exists to catch.
 
-use image::DynamicImage;
+use image::{DynamicImage, GenericImageView};
 use neco::{Codec, EncodeParams};
-use neco_tests::{golden_crop, kodim23, sha256_hex, workspace_root, GOLDEN_CROP};
+use neco_tests::{golden_crop, kodim23, sha256_hex, workspace_root};
 use std::path::PathBuf;
 
 /// What a golden stream codes.
 #[derive(Clone, Copy)]
 enum Source {
-    /// The 64×48 crop of kodim23 ([`GOLDEN_CROP`]).
+    /// The 64×48 crop of kodim23 (`neco_tests::GOLDEN_CROP`).
     Crop,
     /// All of kodim23 (768×512): large enough for the wavelet codec's
     /// restoration filters to pay, so the stream exercises them.
@@ -29,13 +29,6 @@ impl Source {
         match self {
             Source::Crop => golden_crop().unwrap(),
             Source::Whole => DynamicImage::ImageRgb8(kodim23().unwrap()),
-        }
-    }
-
-    fn dimensions(self) -> (u32, u32) {
-        match self {
-            Source::Crop => (GOLDEN_CROP.2, GOLDEN_CROP.3),
-            Source::Whole => (768, 512),
         }
     }
 }
@@ -116,7 +109,7 @@ fn golden_streams_decode_to_the_recorded_pixels() {
         match Codec::decode_any(&bytes) {
             Ok(image) => {
                 let rgb = image.to_rgb8();
-                assert_eq!(rgb.dimensions(), g.source.dimensions(), "{file}");
+                assert_eq!(rgb.dimensions(), g.source.image().dimensions(), "{file}");
                 let got = sha256_hex(rgb.as_raw());
                 if &got != digest {
                     failures.push(format!("{file}: pixels have sha256 {got}, expected {digest}"));
