@@ -54,5 +54,8 @@ pub fn exercise_stream(bytes: &[u8], n: usize) {
     if let Ok(mut adaptive) = AdaptiveCategoricalModel::new(300) {
         let _ = d.decode_adaptive(&mut adaptive, &mut cats);
     }
+    for p in [1, 300, 32768, 65535] {
+        let _ = d.decode_binary(p);
+    }
     let _ = d.decode_bits(16);
 }

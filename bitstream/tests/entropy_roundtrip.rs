@@ -119,6 +119,32 @@ proptest! {
     }
 }
 
+proptest! {
+    #[test]
+    fn binary_events_round_trip(events in prop::collection::vec((any::<bool>(), 1u32..=65535), 0..2000)) {
+        let mut e = SymbolEncoder::new();
+        for &(bit, p) in &events {
+            e.encode_binary(bit, p).unwrap();
+        }
+        let bytes = e.finish();
+        let mut d = SymbolDecoder::new(&bytes).unwrap();
+        for &(bit, p) in &events {
+            prop_assert_eq!(d.decode_binary(p).unwrap(), bit);
+        }
+    }
+}
+
+#[test]
+fn confident_binary_events_cost_what_their_probability_says() {
+    // 100 000 zeros at p(1) = 16/65536 cost about 100 000 * 0.00035 = 35 bits.
+    let mut e = SymbolEncoder::new();
+    for _ in 0..100_000 {
+        e.encode_binary(false, 16).unwrap();
+    }
+    let bits = e.finish().len() * 8;
+    assert!((32..=96).contains(&bits), "{bits} bits");
+}
+
 #[test]
 fn ndarray_views_round_trip() {
     use ndarray::Array3;
@@ -139,6 +165,8 @@ fn caller_mistakes_are_errors_not_panics() {
     assert!(e.encode_indexed(g.tables(), &[1, 2], &[0]).is_err());
     assert!(e.encode_indexed(g.tables(), &[1], &[64]).is_err());
     assert!(e.encode_bits(4, 2).is_err());
+    assert!(e.encode_binary(true, 0).is_err());
+    assert!(e.encode_binary(false, 65536).is_err());
     let cat = CategoricalModel::from_counts(&[1, 2, 3]).unwrap();
     assert!(e.encode_categorical(&cat, &[3]).is_err());
     assert!(SymbolDecoder::new(&[1, 2, 3]).is_err());

@@ -49,7 +49,11 @@ const STREAMS: &[Golden] = &[
     Golden { file: "hyperprior-q80.neco", model: "hyperprior", quality: 80, source: Source::Crop, frozen: false },
     // Wavelet payload format version 1 (before the restoration filters).
     Golden { file: "wavelet-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: true },
-    Golden { file: "wavelet-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: false },
+    // Wavelet payload format version 2 (restoration filters, per-context models).
+    Golden { file: "wavelet-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: true },
+    // Version 3 (context mixing of the binary decisions), small and whole.
+    Golden { file: "wavelet-v3-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: false },
+    Golden { file: "wavelet-v3-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: false },
 ];
 
 const SUMS: &str = "SHA256SUMS";

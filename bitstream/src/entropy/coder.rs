@@ -140,6 +140,14 @@ impl SymbolEncoder {
         self.coder.encode_symbol(value as usize, Uniform::new(1 << bits)).map_err(encode_error)
     }
 
+    /// Codes one binary event with probability `one_in_65536 / 65536` of a 1
+    /// (1..=65535): for models that compute each probability themselves,
+    /// such as context mixing.
+    pub fn encode_binary(&mut self, bit: bool, one_in_65536: u32) -> Result<()> {
+        let cdf = binary_cdf(one_in_65536)?;
+        self.coder.encode_symbol(usize::from(bit), CdfModel { cdf: &cdf }).map_err(encode_error)
+    }
+
     /// Bits written so far (rounded up to whole 32-bit words).
     pub fn num_bits(&self) -> usize {
         self.coder.num_bits()
@@ -252,12 +260,28 @@ impl SymbolDecoder {
         Ok(())
     }
 
+    /// Inverse of [`SymbolEncoder::encode_binary`], with the same probability.
+    pub fn decode_binary(&mut self, one_in_65536: u32) -> Result<bool> {
+        let cdf = binary_cdf(one_in_65536)?;
+        Ok(self.coder.decode_symbol(CdfModel { cdf: &cdf }).map_err(decode_error)? == 1)
+    }
+
     pub fn decode_bits(&mut self, bits: u32) -> Result<u32> {
         if !(1..=16).contains(&bits) {
             return Err(Error::InvalidArgument(format!("{bits} bypass bits")));
         }
         Ok(self.coder.decode_symbol(Uniform::new(1 << bits)).map_err(decode_error)? as u32)
     }
+}
+
+/// The cumulative table of a binary event, 0 first: 16-bit probabilities
+/// scaled to [`PRECISION`] bits.
+fn binary_cdf(one_in_65536: u32) -> Result<[u32; 3]> {
+    if !(1..=65535).contains(&one_in_65536) {
+        return Err(Error::InvalidArgument(format!("binary probability {one_in_65536}/65536")));
+    }
+    const SHIFT: usize = PRECISION - 16;
+    Ok([0, (65536 - one_in_65536) << SHIFT, 1 << PRECISION])
 }
 
 fn same_len(a: usize, b: usize) -> Result<()> {

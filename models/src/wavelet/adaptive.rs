@@ -22,6 +22,8 @@ pub fn new_model(n: usize) -> AdaptiveModel {
 pub trait Coder {
     /// Codes `value` (< `model.alphabet_size()` when encoding) with `model`, then adapts it.
     fn symbol(&mut self, model: &mut AdaptiveModel, value: u32) -> Result<u32>;
+    /// Codes a binary event with probability `one_in_65536` (1..=65535) of a 1.
+    fn binary(&mut self, one_in_65536: u32, bit: bool) -> Result<bool>;
     /// Codes the low `bits` (1..=16) bits of `value` at one bit each.
     fn bits(&mut self, value: u32, bits: u32) -> Result<u32>;
 
@@ -45,6 +47,11 @@ impl Coder for SymbolEncoder {
         Ok(value)
     }
 
+    fn binary(&mut self, one_in_65536: u32, bit: bool) -> Result<bool> {
+        self.encode_binary(bit, one_in_65536)?;
+        Ok(bit)
+    }
+
     fn bits(&mut self, value: u32, bits: u32) -> Result<u32> {
         self.encode_bits(value, bits)?;
         Ok(value)
@@ -56,6 +63,10 @@ impl Coder for SymbolDecoder {
         let mut out = [0u32];
         self.decode_adaptive(model, &mut out)?;
         Ok(out[0])
+    }
+
+    fn binary(&mut self, one_in_65536: u32, _bit: bool) -> Result<bool> {
+        Ok(self.decode_binary(one_in_65536)?)
     }
 
     fn bits(&mut self, _value: u32, bits: u32) -> Result<u32> {

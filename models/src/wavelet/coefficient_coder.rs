@@ -5,6 +5,9 @@
 //! starts with an all-zero flag. The LL band is coded as residuals of the
 //! median edge detector (LOCO-I) prediction; detail coefficients as
 //! significance, magnitude and sign with the contexts of [`super::context`].
+//! From format version 3 the binary decisions (significance, a "magnitude
+//! above one" flag, sign) are coded by context mixing
+//! ([`super::mixed_context`]), and the magnitude model codes the rest.
 //! Magnitudes of at least [`ESCAPE`] escape to an Exp-Golomb code whose length
 //! has its own adaptive model.
 //!
@@ -31,13 +34,15 @@ pub struct Source<'a> {
 /// quantized planes laid out by `layout`. The encoder passes `source` and
 /// planes holding a plain deadzone quantization; detail coefficients are
 /// re-decided as they are coded, and `planes` ends up holding what was coded.
+/// `mixed`: code significance by context mixing (format version 3 on).
 pub fn code_planes<C: Coder>(
     io: &mut C,
     layout: &Layout,
     planes: &mut [Vec<i32>; 3],
     source: Option<&Source>,
+    mixed: bool,
 ) -> Result<()> {
-    let mut models = Models::new();
+    let mut models = Models::new(mixed);
     let [y, cb, cr] = planes;
     let src = |c: usize| source.map(|s| (s.planes[c].as_slice(), s.quantizers[c].as_slice(), s.lambda));
     code_plane(io, &mut models, layout, 0, y, &[], src(0))?;
@@ -71,13 +76,13 @@ fn code_plane<C: Coder>(
         }
         let mut refs: Vec<(&Band, u32)> = band.parent.map(|p| (&layout.bands[p], PARENT_WEIGHT)).into_iter().collect();
         refs.extend(band.siblings.iter().map(|&s| (&layout.bands[s], SIBLING_WEIGHT)));
-        let mut ctx = BandContext::new(component, band, stride, refs);
+        let mut ctx = BandContext::new(component, band, stride, band.parent.is_some(), refs);
         let rdo = source.and_then(|(xs, qs, lambda)| qs.get(b).map(|&quant| Rdo { coefficients: xs, quant, lambda }));
         for y in 0..band.h {
             ctx.start_row(y);
             for x in 0..band.w {
                 let i = (band.y0 + y) * stride + band.x0 + x;
-                let m = models.detail(&ctx, ctx.context(plane, cross, x, y));
+                let m = models.detail(&ctx, &ctx.evidence(plane, cross, x, y));
                 let v = match &rdo {
                     Some(r) => r.choose(r.coefficients[i], &m),
                     None => plane[i],
@@ -120,12 +125,22 @@ fn code_magnitude<C: Coder>(
 }
 
 /// Codes a detail coefficient (the encoder's `v`) and returns the coded value.
-fn code_detail<C: Coder>(io: &mut C, m: DetailModels, v: i32) -> Result<i32> {
-    if io.symbol(m.significance, u32::from(v != 0))? == 0 {
+fn code_detail<C: Coder>(io: &mut C, mut m: DetailModels, v: i32) -> Result<i32> {
+    if !m.significance.code(io, v != 0)? {
         return Ok(0);
     }
-    let mag = code_magnitude(io, m.magnitude, m.escape, v.unsigned_abs().saturating_sub(1))? as i32 + 1;
-    let negative = io.symbol(m.sign, u32::from(v < 0))? == 1;
+    let rest = v.unsigned_abs().saturating_sub(1);
+    let mag = match &mut m.above_one {
+        Some(flag) => {
+            if flag.code(io, rest > 0)? {
+                code_magnitude(io, m.magnitude, m.escape, rest.saturating_sub(1))? as i32 + 2
+            } else {
+                1
+            }
+        }
+        None => code_magnitude(io, m.magnitude, m.escape, rest)? as i32 + 1,
+    };
+    let negative = m.sign.code(io, v < 0)?;
     Ok(if negative { -mag } else { mag })
 }
 
@@ -185,15 +200,13 @@ impl Rdo<'_> {
         if nearest == 0 {
             return 0;
         }
-        let sign_bits = m.sign.cost(u32::from(x < 0.0));
+        let sign_bits = m.sign.cost(x < 0.0);
         let cost = |q: u32| -> f32 {
             if q == 0 {
-                return self.quant.weight * a * a + self.lambda * m.significance.cost(0);
+                return self.quant.weight * a * a + self.lambda * m.significance.cost(false);
             }
             let err = a - (q as f32 + self.quant.recon);
-            let rest = q - 1;
-            let escape_bits = if rest >= ESCAPE { 2.0 * (rest - ESCAPE + 1).ilog2() as f32 + 1.0 } else { 0.0 };
-            let bits = m.significance.cost(1) + m.magnitude.cost(rest.min(ESCAPE)) + escape_bits + sign_bits;
+            let bits = m.significance.cost(true) + magnitude_bits(m, q - 1) + sign_bits;
             self.quant.weight * err * err + self.lambda * bits
         };
         let level = if cost(nearest - 1) <= cost(nearest) { nearest - 1 } else { nearest };
@@ -203,4 +216,16 @@ impl Rdo<'_> {
             level as i32
         }
     }
+}
+
+/// Approximate bits of a nonzero magnitude less one, `rest`, as
+/// [`code_detail`] codes it (escape lengths counted as Exp-Golomb).
+fn magnitude_bits(m: &DetailModels, rest: u32) -> f32 {
+    let (flag_bits, rest) = match &m.above_one {
+        Some(flag) if rest == 0 => return flag.cost(false),
+        Some(flag) => (flag.cost(true), rest - 1),
+        None => (0.0, rest),
+    };
+    let escape_bits = if rest >= ESCAPE { 2.0 * (rest - ESCAPE + 1).ilog2() as f32 + 1.0 } else { 0.0 };
+    flag_bits + m.magnitude.cost(rest.min(ESCAPE)) + escape_bits
 }

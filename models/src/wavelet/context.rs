@@ -11,6 +11,10 @@
 //!   coefficients for chroma, and a ring of farther neighbours;
 //! - for signs, the signs of the two nearest neighbours.
 //!
+//! These per-context models code format versions 1 and 2. Version 3 codes the
+//! binary decisions by mixing several views of the same [`Evidence`]
+//! ([`super::mixed_context`]); magnitudes keep the models here.
+//!
 //! A model coding its first symbol starts from the distribution of its twin
 //! one level group coarser (or luma's, for the coarsest chroma group), which
 //! is usually trained by then: with hundreds of contexts this saves much of
@@ -18,8 +22,11 @@
 //!
 //! Encoder and decoder share this code: there is one context function.
 
-use super::adaptive::{new_model, AdaptiveModel};
+use super::adaptive::{new_model, AdaptiveModel, Coder};
+use super::mixed_context::MixedModels;
+use super::mixing::Mixer;
 use super::transform::{Band, BandKind};
+use anyhow::Result;
 
 /// Magnitudes `0..ESCAPE` are symbols; `ESCAPE` announces a longer one.
 pub const ESCAPE: u32 = 15;
@@ -29,15 +36,17 @@ const ESCAPE_LENGTHS: usize = 25;
 const COMPONENT_CLASSES: usize = 2;
 const LEVEL_GROUPS: usize = 4;
 /// Detail band groups: component class x level group x (HL or LH, HH).
-const GROUPS: usize = COMPONENT_CLASSES * LEVEL_GROUPS * 2;
-const NEIGHBOUR_CLASSES: usize = 12;
+pub const GROUPS: usize = COMPONENT_CLASSES * LEVEL_GROUPS * 2;
+pub const NEIGHBOUR_CLASSES: usize = 12;
 const EXTRA_CLASSES: usize = 4;
-const SIGNIFICANCE_PER_GROUP: usize = NEIGHBOUR_CLASSES * EXTRA_CLASSES;
+pub const SIGNIFICANCE_PER_GROUP: usize = NEIGHBOUR_CLASSES * EXTRA_CLASSES;
 const MAGNITUDE_CLASSES: usize = 8;
 /// Sign models: component class x orientation (HL, LH, HH) x level (1, 2, 3+) x 9 sign pairs.
 const SIGN_LEVELS: usize = 3;
 const SIGN_PER_ORIENTATION: usize = SIGN_LEVELS * 9;
 const SIGN_PER_CLASS: usize = 3 * SIGN_PER_ORIENTATION;
+/// Band classes of the sign models: component class x orientation x level.
+pub const SIGN_BANDS: usize = COMPONENT_CLASSES * 3 * SIGN_LEVELS;
 const LL_CLASSES: usize = 6;
 
 /// Weights of the parent and sibling magnitudes in the extra evidence.
@@ -49,6 +58,9 @@ const INHERIT_MASS: u32 = 512;
 /// All adaptive state of one stream.
 pub struct Models {
     pub band_zero: AdaptiveModel,
+    /// Context mixing for the binary decisions (format version 3 on); the
+    /// per-context `significance` and `sign` models serve older streams.
+    mixed: Option<MixedModels>,
     ll: Vec<AdaptiveModel>,
     significance: Vec<AdaptiveModel>,
     magnitude: Vec<AdaptiveModel>,
@@ -56,27 +68,98 @@ pub struct Models {
     escape: Vec<AdaptiveModel>,
 }
 
-/// Model indexes for one detail coefficient.
+/// What is known about a detail coefficient before it is coded: its band
+/// group and what the already-coded coefficients around it say. Both the
+/// per-context models and the mixed ones are chosen from it.
 #[derive(Debug, Clone, Copy)]
-pub struct DetailContext {
-    pub significance: usize,
-    pub magnitude: usize,
-    pub sign: usize,
+pub struct Evidence {
+    pub group: usize,
+    /// Index of the sign models' band class (component, orientation, level).
+    pub sign_band: usize,
+    /// Weighted magnitudes of the nearest coded neighbours.
+    pub neighbours: u32,
+    /// Farther neighbours (halved), parent, siblings and cross-component magnitudes.
+    pub extra: u32,
+    /// Magnitudes of the ring of farther neighbours.
+    pub far: u32,
+    pub parent: i32,
+    /// Magnitudes of the co-located coefficients of the planes coded before.
+    pub cross: u32,
+    /// Coded values: left, up, two along the band's orientation, up-left, up-right.
+    pub left: i32,
+    pub up: i32,
+    pub along2: i32,
+    pub up_left: i32,
+    pub up_right: i32,
+    /// The first cross plane (luma, for chroma) here, left and up; then the second (Cb, for Cr).
+    pub first_cross: [i32; 3],
+    pub second_cross: [i32; 3],
+    /// Whether the band is LH (its edges run along rows, so "along" is left).
+    pub along_rows: bool,
+}
+
+impl Evidence {
+    /// The coded neighbours along the band's orientation and across it.
+    pub fn along_across(&self) -> (i32, i32) {
+        if self.along_rows {
+            (self.left, self.up)
+        } else {
+            (self.up, self.left)
+        }
+    }
+}
+
+/// A binary decision's model.
+pub enum BinaryModel<'a> {
+    /// One adaptive model per context (format versions 1 and 2).
+    Adaptive(&'a mut AdaptiveModel),
+    /// Context mixing, with the mixer's prediction (1/65536) of a 1.
+    Mixed(&'a mut Mixer, u32),
+}
+
+impl BinaryModel<'_> {
+    /// Approximate cost in bits of `bit`, for encoder decisions.
+    pub fn cost(&self, bit: bool) -> f32 {
+        match self {
+            Self::Adaptive(m) => m.cost(u32::from(bit)),
+            Self::Mixed(_, p) => {
+                let q = if bit { *p } else { 65536 - *p };
+                -(q as f32 / 65536.0).log2()
+            }
+        }
+    }
+
+    /// Codes `bit` (the encoder's; ignored when decoding) and learns from it.
+    pub fn code<C: Coder>(&mut self, io: &mut C, bit: bool) -> Result<bool> {
+        match self {
+            Self::Adaptive(m) => Ok(io.symbol(m, u32::from(bit))? == 1),
+            Self::Mixed(mixer, p) => {
+                let bit = io.binary(*p, bit)?;
+                mixer.update(bit);
+                Ok(bit)
+            }
+        }
+    }
 }
 
 /// The models a detail coefficient uses, borrowed together.
 pub struct DetailModels<'a> {
-    pub significance: &'a mut AdaptiveModel,
+    pub significance: BinaryModel<'a>,
+    /// Format version 3 on: whether a nonzero magnitude exceeds 1; then
+    /// `magnitude` codes it less two instead of less one.
+    pub above_one: Option<BinaryModel<'a>>,
     pub magnitude: &'a mut AdaptiveModel,
-    pub sign: &'a mut AdaptiveModel,
+    pub sign: BinaryModel<'a>,
     pub escape: &'a mut AdaptiveModel,
 }
 
 impl Models {
-    pub fn new() -> Self {
+    /// `mixed`: code significance, "above one" and signs by context mixing.
+    pub fn new(mixed: bool) -> Self {
         let magnitude = || new_model(ESCAPE as usize + 1);
         Self {
             band_zero: new_model(2),
+            mixed: mixed.then(MixedModels::new),
             ll: (0..COMPONENT_CLASSES * LL_CLASSES).map(|_| magnitude()).collect(),
             significance: (0..GROUPS * SIGNIFICANCE_PER_GROUP).map(|_| new_model(2)).collect(),
             magnitude: (0..GROUPS * MAGNITUDE_CLASSES).map(|_| magnitude()).collect(),
@@ -90,23 +173,47 @@ impl Models {
         (&mut self.ll[class * LL_CLASSES + ll_class(activity)], &mut self.escape[class])
     }
 
-    /// The models of `ctx` (see [`BandContext::context`]), priming fresh ones from their twins.
-    pub fn detail(&mut self, band: &BandContext, ctx: DetailContext) -> DetailModels<'_> {
+    /// The models of a coefficient with `evidence` (see [`BandContext::evidence`]),
+    /// priming fresh per-context models from their twins.
+    pub fn detail(&mut self, band: &BandContext, evidence: &Evidence) -> DetailModels<'_> {
+        let magnitude = evidence.group * MAGNITUDE_CLASSES + magnitude_class(evidence.neighbours + evidence.extra);
         if let Some(d) = band.donor_group {
-            let donor = d * SIGNIFICANCE_PER_GROUP + ctx.significance % SIGNIFICANCE_PER_GROUP;
-            prime(&mut self.significance, ctx.significance, donor);
-            prime(&mut self.magnitude, ctx.magnitude, d * MAGNITUDE_CLASSES + ctx.magnitude % MAGNITUDE_CLASSES);
+            prime(&mut self.magnitude, magnitude, d * MAGNITUDE_CLASSES + magnitude % MAGNITUDE_CLASSES);
+        }
+        let escape = &mut self.escape[band.class];
+        let magnitude = &mut self.magnitude[magnitude];
+        if let Some(mixed) = &mut self.mixed {
+            let [significance, above_one, sign] = mixed.predict(evidence);
+            return DetailModels { significance, above_one: Some(above_one), magnitude, sign, escape };
+        }
+        let significance = significance_context(evidence);
+        let (along, across) = evidence.along_across();
+        let sign = evidence.sign_band * 9 + sign_index(along) * 3 + sign_index(across);
+        if let Some(d) = band.donor_group {
+            let donor = d * SIGNIFICANCE_PER_GROUP + significance % SIGNIFICANCE_PER_GROUP;
+            prime(&mut self.significance, significance, donor);
         }
         if let Some(d) = band.sign_donor {
-            prime(&mut self.sign, ctx.sign, d + ctx.sign % 9);
+            prime(&mut self.sign, sign, d + sign % 9);
         }
         DetailModels {
-            significance: &mut self.significance[ctx.significance],
-            magnitude: &mut self.magnitude[ctx.magnitude],
-            sign: &mut self.sign[ctx.sign],
-            escape: &mut self.escape[band.class],
+            significance: BinaryModel::Adaptive(&mut self.significance[significance]),
+            above_one: None,
+            magnitude,
+            sign: BinaryModel::Adaptive(&mut self.sign[sign]),
+            escape,
         }
     }
+}
+
+/// The per-context significance model's index: group x neighbour class x extra class.
+pub fn significance_context(e: &Evidence) -> usize {
+    e.group * SIGNIFICANCE_PER_GROUP + neighbour_class(e.neighbours) * EXTRA_CLASSES + extra_class(e.extra)
+}
+
+/// 0, 1, 2 for a negative, zero, positive value.
+pub fn sign_index(v: i32) -> usize {
+    (v.signum() + 1) as usize
 }
 
 /// Primes `models[target]` from `models[donor]` if the target is still
@@ -136,6 +243,8 @@ pub struct BandContext<'a> {
     sign_donor: Option<usize>,
     band: &'a Band,
     stride: usize,
+    /// Whether the first reference band is the parent.
+    has_parent: bool,
     /// Reference bands (parent, siblings) with their weights and, per column of
     /// this band, the co-located column of each.
     refs: Vec<(&'a Band, u32, Vec<usize>)>,
@@ -146,8 +255,9 @@ pub struct BandContext<'a> {
 }
 
 impl<'a> BandContext<'a> {
-    /// `refs`: the bands whose co-located magnitudes count as extra evidence, with weights.
-    pub fn new(component: usize, band: &'a Band, stride: usize, refs: Vec<(&'a Band, u32)>) -> Self {
+    /// `refs`: the bands whose co-located magnitudes count as extra evidence,
+    /// with weights; the first is the parent if `has_parent`.
+    pub fn new(component: usize, band: &'a Band, stride: usize, has_parent: bool, refs: Vec<(&'a Band, u32)>) -> Self {
         let class = usize::from(component > 0);
         let orient_group = usize::from(band.kind == BandKind::Hh);
         let level_group = band.level.clamp(1, LEVEL_GROUPS) - 1;
@@ -182,7 +292,20 @@ impl<'a> BandContext<'a> {
             .collect::<Vec<_>>();
         let ref_rows = vec![0; refs.len()];
         let mags = vec![0; (band.w + PAD_LEFT + PAD_RIGHT) * (band.h + PAD_TOP)];
-        Self { class, kind: band.kind, group, donor_group, sign_base, sign_donor, band, stride, refs, ref_rows, mags }
+        Self {
+            class,
+            kind: band.kind,
+            group,
+            donor_group,
+            sign_base,
+            sign_donor,
+            band,
+            stride,
+            has_parent,
+            refs,
+            ref_rows,
+            mags,
+        }
     }
 
     /// Call at the start of each row `y` of the band.
@@ -192,11 +315,11 @@ impl<'a> BandContext<'a> {
         }
     }
 
-    /// The contexts of the coefficient at band position (`x`, `y`), from the
+    /// The evidence on the coefficient at band position (`x`, `y`), from the
     /// already-coded values of the band (recorded with [`record`](Self::record)),
     /// of the reference bands in `plane` and of the `cross` planes.
-    pub fn context(&self, plane: &[i32], cross: &[&Vec<i32>], x: usize, y: usize) -> DetailContext {
-        // Magnitudes around (x, y): `m[k]` is row y - 3 + k/..., read from the padded buffer.
+    pub fn evidence(&self, plane: &[i32], cross: &[&Vec<i32>], x: usize, y: usize) -> Evidence {
+        // Magnitudes around (x, y), read from the padded buffer.
         let pw = self.band.w + PAD_LEFT + PAD_RIGHT;
         let c = (y + PAD_TOP) * pw + x + PAD_LEFT;
         let m = &self.mags;
@@ -209,23 +332,48 @@ impl<'a> BandContext<'a> {
         };
         let far = at(-2, -1) + at(2, -1) + at(-1, -2) + at(1, -2) + at(-3, 0) + at(0, -3) + at(2, -2) + at(-2, -2);
         let mut extra = far.div_ceil(2);
-        for (&row, (_, weight, xs)) in self.ref_rows.iter().zip(&self.refs) {
-            extra += weight * magnitude(plane[row + xs[x]]);
+        let mut parent = 0;
+        for (k, (&row, (_, weight, xs))) in self.ref_rows.iter().zip(&self.refs).enumerate() {
+            let v = plane[row + xs[x]];
+            if k == 0 && self.has_parent {
+                parent = v;
+            }
+            extra += weight * magnitude(v);
         }
-        let i = (self.band.y0 + y) * self.stride + self.band.x0 + x;
-        for c in cross {
-            extra += magnitude(c[i]);
-        }
-        let sign_of = |v: i32| (v.signum() + 1) as usize;
-        let l = if x > 0 { plane[i - 1] } else { 0 };
-        let u = if y > 0 { plane[i - self.stride] } else { 0 };
-        let (along, across) = if self.kind == BandKind::Lh { (l, u) } else { (u, l) };
-        DetailContext {
-            significance: self.group * SIGNIFICANCE_PER_GROUP
-                + neighbour_class(neighbours) * EXTRA_CLASSES
-                + extra_class(extra),
-            magnitude: self.group * MAGNITUDE_CLASSES + magnitude_class(neighbours + extra),
-            sign: self.sign_base + sign_of(along) * 3 + sign_of(across),
+        let stride = self.stride;
+        let i = (self.band.y0 + y) * stride + self.band.x0 + x;
+        let cross_sum: u32 = cross.iter().map(|c| magnitude(c[i])).sum();
+        extra += cross_sum;
+        // Signed values of the band's coded neighbours (zero off the band).
+        let value = |dx: isize, dy: isize| {
+            let (xx, yy) = (x as isize + dx, y as isize + dy);
+            if xx < 0 || yy < 0 || xx >= self.band.w as isize {
+                0
+            } else {
+                plane[(i as isize + dy * stride as isize + dx) as usize]
+            }
+        };
+        let cross_values = |c: Option<&&Vec<i32>>| match c {
+            Some(c) => [c[i], if x > 0 { c[i - 1] } else { 0 }, if y > 0 { c[i - stride] } else { 0 }],
+            None => [0; 3],
+        };
+        let along_rows = self.kind == BandKind::Lh;
+        Evidence {
+            group: self.group,
+            sign_band: self.sign_base / 9,
+            neighbours,
+            extra,
+            far,
+            parent,
+            cross: cross_sum,
+            left: value(-1, 0),
+            up: value(0, -1),
+            along2: if along_rows { value(-2, 0) } else { value(0, -2) },
+            up_left: value(-1, -1),
+            up_right: value(1, -1),
+            first_cross: cross_values(cross.first()),
+            second_cross: cross_values(cross.get(1)),
+            along_rows,
         }
     }
 
@@ -263,7 +411,7 @@ fn ll_class(activity: u32) -> usize {
     }
 }
 
-fn neighbour_class(v: u32) -> usize {
+pub fn neighbour_class(v: u32) -> usize {
     match v {
         0 => 0,
         1 => 1,

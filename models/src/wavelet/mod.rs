@@ -3,7 +3,8 @@
 //!
 //! RGB -> YCbCr, a multi-level CDF 9/7 transform per plane, deadzone scalar
 //! quantization with steps balanced by each subband's synthesis gain,
-//! context-modelled adaptive range coding ([`neco_bitstream::entropy`]), and
+//! context-modelled adaptive range coding ([`neco_bitstream::entropy`]) with
+//! context mixing for the binary decisions, and
 //! on the decoded RGB image, adaptive restoration filters fitted per image by
 //! the encoder.
 //!
@@ -17,13 +18,16 @@
 //! `log2`, so another platform's libm could in principle pick differently).
 //!
 //! Modules: `colour` conversion, `transform` (CDF 9/7 lifting and the
-//! subband layout), `quantize`, `context` modelling, `coefficient_coder`
+//! subband layout), `quantize`, `context` modelling and its version-3
+//! `mixed_context` (on the integer `mixing` primitives), `coefficient_coder`
 //! and its `adaptive` models, `restoration` filters.
 
 mod adaptive;
 mod coefficient_coder;
 mod colour;
 mod context;
+mod mixed_context;
+mod mixing;
 mod quantize;
 mod restoration;
 mod transform;
@@ -39,15 +43,19 @@ use restoration::Filters;
 use transform::{Layout, MAX_LEVELS};
 
 /// Rate-distortion trade-off of the encoder's quantization choices: squared
-/// error (in units of the luma step squared) worth one bit.
-const LAMBDA: f32 = 0.1;
-/// The same trade-off for the restoration filters, in squared error of the
-/// RGB samples (summed over channels) per bit, per squared pixel-domain step:
-/// a luma error shows in all three channels.
-const RESTORATION_LAMBDA: f64 = 3.0 * LAMBDA as f64;
+/// error (in units of the luma step squared) worth one bit. Tuned on Kodak
+/// for format version 3's mixed models (0.1 suited version 2's: the mixed
+/// models price an isolated nonzero higher, and its future context savings
+/// are not counted, so a lower lambda keeps more of them).
+const LAMBDA: f32 = 0.075;
+/// The restoration filters' trade-off, in squared error of the RGB samples
+/// (summed over channels) per bit, per squared pixel-domain step: 3 x 0.1,
+/// as a luma error shows in all three channels.
+const RESTORATION_LAMBDA: f64 = 0.3;
 /// Payload format version, the header's first field. Version 2 added the
-/// restoration filters after the planes; version 1 payloads still decode.
-const FORMAT_VERSION: u32 = 2;
+/// restoration filters after the planes, version 3 the context mixing of
+/// binary decisions; older payloads still decode.
+const FORMAT_VERSION: u32 = 3;
 /// Fixed-point scale of the chroma step factor in the header.
 const FACTOR_ONE: f32 = 256.0;
 
@@ -149,7 +157,7 @@ impl WaveletCodec {
         let mut enc = SymbolEncoder::new();
         header.code(&mut enc)?;
         let source = coefficient_coder::Source { planes: &planes, quantizers: &quantizers, lambda: LAMBDA };
-        coefficient_coder::code_planes(&mut enc, &layout, &mut quantized, Some(&source))?;
+        coefficient_coder::code_planes(&mut enc, &layout, &mut quantized, Some(&source), true)?;
         // The filters are fitted to what the decoder will see; the transformed
         // planes and then the levels are freed first, to keep the peak memory.
         drop(planes);
@@ -186,7 +194,8 @@ impl WaveletCodec {
         let layout = Layout::new(width as usize, height as usize, header.levels);
         let quantizers = header.quantizers(&layout, quality);
         let mut quantized: [Vec<i32>; 3] = [vec![0; n], vec![0; n], vec![0; n]];
-        coefficient_coder::code_planes(&mut dec, &layout, &mut quantized, None).context("corrupt wavelet payload")?;
+        coefficient_coder::code_planes(&mut dec, &layout, &mut quantized, None, header.version >= 3)
+            .context("corrupt wavelet payload")?;
         let mut rgb = reconstruct(&layout, &quantized, &quantizers);
         drop(quantized);
         let mut filters = Filters::default();
