@@ -76,7 +76,7 @@ fn code_plane<C: Coder>(
         }
         let mut refs: Vec<(&Band, u32)> = band.parent.map(|p| (&layout.bands[p], PARENT_WEIGHT)).into_iter().collect();
         refs.extend(band.siblings.iter().map(|&s| (&layout.bands[s], SIBLING_WEIGHT)));
-        let mut ctx = BandContext::new(component, band, stride, band.parent.is_some(), refs);
+        let mut ctx = BandContext::new(component, band, stride, refs);
         let rdo = source.and_then(|(xs, qs, lambda)| qs.get(b).map(|&quant| Rdo { coefficients: xs, quant, lambda }));
         for y in 0..band.h {
             ctx.start_row(y);

@@ -37,7 +37,7 @@ const COMPONENT_CLASSES: usize = 2;
 const LEVEL_GROUPS: usize = 4;
 /// Detail band groups: component class x level group x (HL or LH, HH).
 pub const GROUPS: usize = COMPONENT_CLASSES * LEVEL_GROUPS * 2;
-pub const NEIGHBOUR_CLASSES: usize = 12;
+const NEIGHBOUR_CLASSES: usize = 12;
 const EXTRA_CLASSES: usize = 4;
 pub const SIGNIFICANCE_PER_GROUP: usize = NEIGHBOUR_CLASSES * EXTRA_CLASSES;
 const MAGNITUDE_CLASSES: usize = 8;
@@ -243,8 +243,6 @@ pub struct BandContext<'a> {
     sign_donor: Option<usize>,
     band: &'a Band,
     stride: usize,
-    /// Whether the first reference band is the parent.
-    has_parent: bool,
     /// Reference bands (parent, siblings) with their weights and, per column of
     /// this band, the co-located column of each.
     refs: Vec<(&'a Band, u32, Vec<usize>)>,
@@ -256,8 +254,8 @@ pub struct BandContext<'a> {
 
 impl<'a> BandContext<'a> {
     /// `refs`: the bands whose co-located magnitudes count as extra evidence,
-    /// with weights; the first is the parent if `has_parent`.
-    pub fn new(component: usize, band: &'a Band, stride: usize, has_parent: bool, refs: Vec<(&'a Band, u32)>) -> Self {
+    /// with weights; the first is the parent if the band has one.
+    pub fn new(component: usize, band: &'a Band, stride: usize, refs: Vec<(&'a Band, u32)>) -> Self {
         let class = usize::from(component > 0);
         let orient_group = usize::from(band.kind == BandKind::Hh);
         let level_group = band.level.clamp(1, LEVEL_GROUPS) - 1;
@@ -292,20 +290,7 @@ impl<'a> BandContext<'a> {
             .collect::<Vec<_>>();
         let ref_rows = vec![0; refs.len()];
         let mags = vec![0; (band.w + PAD_LEFT + PAD_RIGHT) * (band.h + PAD_TOP)];
-        Self {
-            class,
-            kind: band.kind,
-            group,
-            donor_group,
-            sign_base,
-            sign_donor,
-            band,
-            stride,
-            has_parent,
-            refs,
-            ref_rows,
-            mags,
-        }
+        Self { class, kind: band.kind, group, donor_group, sign_base, sign_donor, band, stride, refs, ref_rows, mags }
     }
 
     /// Call at the start of each row `y` of the band.
@@ -335,7 +320,7 @@ impl<'a> BandContext<'a> {
         let mut parent = 0;
         for (k, (&row, (_, weight, xs))) in self.ref_rows.iter().zip(&self.refs).enumerate() {
             let v = plane[row + xs[x]];
-            if k == 0 && self.has_parent {
+            if k == 0 && self.band.parent.is_some() {
                 parent = v;
             }
             extra += weight * magnitude(v);
