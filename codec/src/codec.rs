@@ -686,10 +686,11 @@ fn is_lowest(params: &EncodeParams, lo: u32) -> bool {
     params.quality.map(u32::from) == Some(lo) || params.rate_level == Some(f64::from(lo) / LEVEL_SCALE)
 }
 
-/// The wavelet codec has no weights: its fingerprint pins its configuration instead, so a
-/// decoder built with another one refuses.
+/// The wavelet codec has no weights, and its payload carries its own format version and
+/// parameters, so one fingerprint serves every build: that of the configuration it first
+/// shipped with, frozen so that changing the encoder's defaults keeps old files decodable.
 fn wavelet_fingerprint() -> [u8; 4] {
-    fingerprint_of(format!("{:?}", WaveletConfig::default()).as_bytes())
+    fingerprint_of(b"WaveletConfig { levels: 5, chroma_step_factor: 1.2 }")
 }
 
 /// The fingerprint of a built-in model, without building it.

@@ -6,8 +6,9 @@
 //! median edge detector (LOCO-I) prediction; detail coefficients as
 //! significance, magnitude and sign with the contexts of [`super::context`].
 //! From format version 3 the binary decisions (significance, a "magnitude
-//! above one" flag, sign) are coded by context mixing
-//! ([`super::mixed_context`]), and the magnitude model codes the rest.
+//! above one" flag, from version 4 an "above two" flag, sign) are coded by
+//! context mixing ([`super::mixed_context`]), and the magnitude model codes
+//! the rest.
 //! Magnitudes of at least [`ESCAPE`] escape to an Exp-Golomb code whose length
 //! has its own adaptive model.
 //!
@@ -17,7 +18,7 @@
 //! models' bit costs (greedy rate-distortion optimised quantization).
 
 use super::adaptive::{AdaptiveModel, Coder};
-use super::context::{BandContext, DetailModels, Models, ESCAPE, PARENT_WEIGHT, SIBLING_WEIGHT};
+use super::context::{BandContext, BinaryModel, DetailModels, Models, ESCAPE, PARENT_WEIGHT, SIBLING_WEIGHT};
 use super::quantize::{Quantizer, MAX_Q};
 use super::transform::{Band, BandKind, Layout};
 use anyhow::Result;
@@ -34,15 +35,15 @@ pub struct Source<'a> {
 /// quantized planes laid out by `layout`. The encoder passes `source` and
 /// planes holding a plain deadzone quantization; detail coefficients are
 /// re-decided as they are coded, and `planes` ends up holding what was coded.
-/// `mixed`: code significance by context mixing (format version 3 on).
+/// `version`: the payload format version, which picks the models (see [`Models::new`]).
 pub fn code_planes<C: Coder>(
     io: &mut C,
     layout: &Layout,
     planes: &mut [Vec<i32>; 3],
     source: Option<&Source>,
-    mixed: bool,
+    version: u32,
 ) -> Result<()> {
-    let mut models = Models::new(mixed);
+    let mut models = Models::new(version);
     let [y, cb, cr] = planes;
     let src = |c: usize| source.map(|s| (s.planes[c].as_slice(), s.quantizers[c].as_slice(), s.lambda));
     code_plane(io, &mut models, layout, 0, y, &[], src(0))?;
@@ -76,15 +77,15 @@ fn code_plane<C: Coder>(
         }
         let mut refs: Vec<(&Band, u32)> = band.parent.map(|p| (&layout.bands[p], PARENT_WEIGHT)).into_iter().collect();
         refs.extend(band.siblings.iter().map(|&s| (&layout.bands[s], SIBLING_WEIGHT)));
-        let mut ctx = BandContext::new(component, band, stride, refs);
+        let mut ctx = BandContext::new(component, band, stride, refs, plane, cross);
         let rdo = source.and_then(|(xs, qs, lambda)| qs.get(b).map(|&quant| Rdo { coefficients: xs, quant, lambda }));
         for y in 0..band.h {
             ctx.start_row(y);
             for x in 0..band.w {
                 let i = (band.y0 + y) * stride + band.x0 + x;
-                let m = models.detail(&ctx, &ctx.evidence(plane, cross, x, y));
+                let mut m = models.detail(&ctx, &ctx.evidence(plane, cross, x, y));
                 let v = match &rdo {
-                    Some(r) => r.choose(r.coefficients[i], &m),
+                    Some(r) => r.choose(r.coefficients[i], &mut m),
                     None => plane[i],
                 };
                 plane[i] = code_detail(io, m, v)?;
@@ -130,18 +131,23 @@ fn code_detail<C: Coder>(io: &mut C, mut m: DetailModels, v: i32) -> Result<i32>
         return Ok(0);
     }
     let rest = v.unsigned_abs().saturating_sub(1);
-    let mag = match &mut m.above_one {
-        Some(flag) => {
-            if flag.code(io, rest > 0)? {
-                code_magnitude(io, m.magnitude, m.escape, rest.saturating_sub(1))? as i32 + 2
-            } else {
-                1
-            }
+    // Unary flags first ("above one", "above two", as the version has them),
+    // then the magnitude model codes what is left.
+    let mut mag = 1;
+    let flags = [m.above_one.as_mut(), m.above_two.as_mut()];
+    for flag in flags.into_iter().flatten() {
+        if !flag.code(io, rest >= mag as u32)? {
+            return code_sign(io, &mut m.sign, v, mag);
         }
-        None => code_magnitude(io, m.magnitude, m.escape, rest)? as i32 + 1,
-    };
-    let negative = m.sign.code(io, v < 0)?;
-    Ok(if negative { -mag } else { mag })
+        mag += 1;
+    }
+    let mag = code_magnitude(io, m.magnitude, m.escape, rest.saturating_sub(mag as u32 - 1))? as i32 + mag;
+    code_sign(io, &mut m.sign, v, mag)
+}
+
+/// Codes the sign of `v` (the encoder's), returning `mag` with the coded sign.
+fn code_sign<C: Coder>(io: &mut C, sign: &mut BinaryModel, v: i32, mag: i32) -> Result<i32> {
+    Ok(if sign.code(io, v < 0)? { -mag } else { mag })
 }
 
 /// LL band: residuals of the MED (LOCO-I) predictor on the quantized values.
@@ -193,7 +199,7 @@ struct Rdo<'a> {
 impl Rdo<'_> {
     /// Of the nearest level and the one below it, the one minimising weighted
     /// squared error (in steps) plus `lambda` times its bits under the current models.
-    fn choose(&self, x: f32, m: &DetailModels) -> i32 {
+    fn choose(&self, x: f32, m: &mut DetailModels) -> i32 {
         let a = x.abs() / self.quant.step;
         // `as` truncates (and saturates), which is floor for non-negative values.
         let nearest = ((a + 0.5) as u32).min(MAX_Q);
@@ -201,7 +207,7 @@ impl Rdo<'_> {
             return 0;
         }
         let sign_bits = m.sign.cost(x < 0.0);
-        let cost = |q: u32| -> f32 {
+        let mut cost = |q: u32| -> f32 {
             if q == 0 {
                 return self.quant.weight * a * a + self.lambda * m.significance.cost(false);
             }
@@ -220,12 +226,23 @@ impl Rdo<'_> {
 
 /// Approximate bits of a nonzero magnitude less one, `rest`, as
 /// [`code_detail`] codes it (escape lengths counted as Exp-Golomb).
-fn magnitude_bits(m: &DetailModels, rest: u32) -> f32 {
-    let (flag_bits, rest) = match &m.above_one {
-        Some(flag) if rest == 0 => return flag.cost(false),
-        Some(flag) => (flag.cost(true), rest - 1),
-        None => (0.0, rest),
-    };
+fn magnitude_bits(m: &mut DetailModels, rest: u32) -> f32 {
+    let mut flag_bits = 0.0;
+    let mut rest = rest;
+    if let Some(one) = &mut m.above_one {
+        if rest == 0 {
+            return one.cost(false);
+        }
+        flag_bits += one.cost(true);
+        rest -= 1;
+        if let Some(two) = &mut m.above_two {
+            if rest == 0 {
+                return flag_bits + two.cost(false);
+            }
+            flag_bits += two.cost(true);
+            rest -= 1;
+        }
+    }
     let escape_bits = if rest >= ESCAPE { 2.0 * (rest - ESCAPE + 1).ilog2() as f32 + 1.0 } else { 0.0 };
     flag_bits + m.magnitude.cost(rest.min(ESCAPE)) + escape_bits
 }

@@ -24,7 +24,7 @@
 
 use super::adaptive::{new_model, AdaptiveModel, Coder};
 use super::mixed_context::MixedModels;
-use super::mixing::Mixer;
+use super::mixing::{Contexts, Mixer};
 use super::transform::{Band, BandKind};
 use anyhow::Result;
 
@@ -85,6 +85,12 @@ pub struct Evidence {
     pub parent: i32,
     /// Magnitudes of the co-located coefficients of the planes coded before.
     pub cross: u32,
+    /// Magnitude sums over the 3x3 neighbourhoods, in fully coded bands, of
+    /// the parent, of the siblings' co-located coefficients and of the cross
+    /// planes' ones: unlike this band's own, they reach below and right.
+    pub parent_area: u32,
+    pub sibling_area: u32,
+    pub cross_area: u32,
     /// Coded values: left, up, two along the band's orientation, up-left, up-right.
     pub left: i32,
     pub up: i32,
@@ -113,17 +119,44 @@ impl Evidence {
 pub enum BinaryModel<'a> {
     /// One adaptive model per context (format versions 1 and 2).
     Adaptive(&'a mut AdaptiveModel),
-    /// Context mixing, with the mixer's prediction (1/65536) of a 1.
-    Mixed(&'a mut Mixer, u32),
+    /// Context mixing (format version 3 on).
+    Mixed(MixedDecision<'a>),
+}
+
+/// A decision coded by context mixing. The mixer predicts only when the
+/// probability is first needed: most coefficients are zero, and their
+/// "above one" and sign decisions are never coded (and, in the encoder,
+/// rarely priced), so predicting them all would waste most of the work.
+pub struct MixedDecision<'a> {
+    pub mixer: &'a mut Mixer,
+    pub contexts: &'a Contexts,
+    /// Each selector's mixer context.
+    pub sets: &'a Contexts,
+    /// The mixer's prediction (1/65536) of a 1, once made.
+    pub p: Option<u32>,
+}
+
+impl MixedDecision<'_> {
+    fn p(&mut self) -> u32 {
+        match self.p {
+            Some(p) => p,
+            None => {
+                let p = self.mixer.predict(self.contexts.as_slice(), self.sets.as_slice());
+                self.p = Some(p);
+                p
+            }
+        }
+    }
 }
 
 impl BinaryModel<'_> {
     /// Approximate cost in bits of `bit`, for encoder decisions.
-    pub fn cost(&self, bit: bool) -> f32 {
+    pub fn cost(&mut self, bit: bool) -> f32 {
         match self {
             Self::Adaptive(m) => m.cost(u32::from(bit)),
-            Self::Mixed(_, p) => {
-                let q = if bit { *p } else { 65536 - *p };
+            Self::Mixed(d) => {
+                let p = d.p();
+                let q = if bit { p } else { 65536 - p };
                 -(q as f32 / 65536.0).log2()
             }
         }
@@ -133,9 +166,9 @@ impl BinaryModel<'_> {
     pub fn code<C: Coder>(&mut self, io: &mut C, bit: bool) -> Result<bool> {
         match self {
             Self::Adaptive(m) => Ok(io.symbol(m, u32::from(bit))? == 1),
-            Self::Mixed(mixer, p) => {
-                let bit = io.binary(*p, bit)?;
-                mixer.update(bit);
+            Self::Mixed(d) => {
+                let bit = io.binary(d.p(), bit)?;
+                d.mixer.update(bit);
                 Ok(bit)
             }
         }
@@ -148,18 +181,22 @@ pub struct DetailModels<'a> {
     /// Format version 3 on: whether a nonzero magnitude exceeds 1; then
     /// `magnitude` codes it less two instead of less one.
     pub above_one: Option<BinaryModel<'a>>,
+    /// Format version 4 on: whether a magnitude above one exceeds 2; then
+    /// `magnitude` codes it less three.
+    pub above_two: Option<BinaryModel<'a>>,
     pub magnitude: &'a mut AdaptiveModel,
     pub sign: BinaryModel<'a>,
     pub escape: &'a mut AdaptiveModel,
 }
 
 impl Models {
-    /// `mixed`: code significance, "above one" and signs by context mixing.
-    pub fn new(mixed: bool) -> Self {
+    /// The models of payload format `version`: from 3 on, significance,
+    /// "above one" and signs are coded by context mixing.
+    pub fn new(version: u32) -> Self {
         let magnitude = || new_model(ESCAPE as usize + 1);
         Self {
             band_zero: new_model(2),
-            mixed: mixed.then(MixedModels::new),
+            mixed: (version >= 3).then(|| MixedModels::new(version)),
             ll: (0..COMPONENT_CLASSES * LL_CLASSES).map(|_| magnitude()).collect(),
             significance: (0..GROUPS * SIGNIFICANCE_PER_GROUP).map(|_| new_model(2)).collect(),
             magnitude: (0..GROUPS * MAGNITUDE_CLASSES).map(|_| magnitude()).collect(),
@@ -183,8 +220,8 @@ impl Models {
         let escape = &mut self.escape[band.class];
         let magnitude = &mut self.magnitude[magnitude];
         if let Some(mixed) = &mut self.mixed {
-            let [significance, above_one, sign] = mixed.predict(evidence);
-            return DetailModels { significance, above_one: Some(above_one), magnitude, sign, escape };
+            let (significance, above_one, above_two, sign) = mixed.decisions(evidence);
+            return DetailModels { significance, above_one: Some(above_one), above_two, magnitude, sign, escape };
         }
         let significance = significance_context(evidence);
         let (along, across) = evidence.along_across();
@@ -199,6 +236,7 @@ impl Models {
         DetailModels {
             significance: BinaryModel::Adaptive(&mut self.significance[significance]),
             above_one: None,
+            above_two: None,
             magnitude,
             sign: BinaryModel::Adaptive(&mut self.sign[sign]),
             escape,
@@ -248,14 +286,27 @@ pub struct BandContext<'a> {
     refs: Vec<(&'a Band, u32, Vec<usize>)>,
     /// Row offsets of the co-located reference rows for the current row.
     ref_rows: Vec<usize>,
+    /// Per reference band, its [`area_map`], and the current row's offset in it.
+    ref_areas: Vec<Vec<u16>>,
+    ref_area_rows: Vec<usize>,
+    /// The [`area_map`] of this band in each cross plane.
+    cross_areas: Vec<Vec<u16>>,
     /// Saturated magnitudes of the band's coded coefficients, zero-padded.
     mags: Vec<u8>,
 }
 
 impl<'a> BandContext<'a> {
     /// `refs`: the bands whose co-located magnitudes count as extra evidence,
-    /// with weights; the first is the parent if the band has one.
-    pub fn new(component: usize, band: &'a Band, stride: usize, refs: Vec<(&'a Band, u32)>) -> Self {
+    /// with weights; the first is the parent if the band has one. `plane`
+    /// (row stride `stride`) holds them, coded; `cross` are the planes coded before.
+    pub fn new(
+        component: usize,
+        band: &'a Band,
+        stride: usize,
+        refs: Vec<(&'a Band, u32)>,
+        plane: &[i32],
+        cross: &[&Vec<i32>],
+    ) -> Self {
         let class = usize::from(component > 0);
         let orient_group = usize::from(band.kind == BandKind::Hh);
         let level_group = band.level.clamp(1, LEVEL_GROUPS) - 1;
@@ -289,14 +340,34 @@ impl<'a> BandContext<'a> {
             })
             .collect::<Vec<_>>();
         let ref_rows = vec![0; refs.len()];
+        let ref_areas = refs.iter().map(|(r, _, _)| area_map(plane, stride, r)).collect();
+        let ref_area_rows = vec![0; refs.len()];
+        let cross_areas = cross.iter().map(|c| area_map(c, stride, band)).collect();
         let mags = vec![0; (band.w + PAD_LEFT + PAD_RIGHT) * (band.h + PAD_TOP)];
-        Self { class, kind: band.kind, group, donor_group, sign_base, sign_donor, band, stride, refs, ref_rows, mags }
+        Self {
+            class,
+            kind: band.kind,
+            group,
+            donor_group,
+            sign_base,
+            sign_donor,
+            band,
+            stride,
+            refs,
+            ref_rows,
+            ref_areas,
+            ref_area_rows,
+            cross_areas,
+            mags,
+        }
     }
 
     /// Call at the start of each row `y` of the band.
     pub fn start_row(&mut self, y: usize) {
-        for (row, (r, _, _)) in self.ref_rows.iter_mut().zip(&self.refs) {
-            *row = (r.y0 + scale(y, r.h, self.band.h)) * self.stride;
+        for ((row, area_row), (r, _, _)) in self.ref_rows.iter_mut().zip(&mut self.ref_area_rows).zip(&self.refs) {
+            let ry = scale(y, r.h, self.band.h);
+            *row = (r.y0 + ry) * self.stride;
+            *area_row = ry * r.w;
         }
     }
 
@@ -318,16 +389,22 @@ impl<'a> BandContext<'a> {
         let far = at(-2, -1) + at(2, -1) + at(-1, -2) + at(1, -2) + at(-3, 0) + at(0, -3) + at(2, -2) + at(-2, -2);
         let mut extra = far.div_ceil(2);
         let mut parent = 0;
-        for (k, (&row, (_, weight, xs))) in self.ref_rows.iter().zip(&self.refs).enumerate() {
+        let (mut parent_area, mut sibling_area) = (0, 0);
+        let stride = self.stride;
+        for (k, (&row, (r, weight, xs))) in self.ref_rows.iter().zip(&self.refs).enumerate() {
             let v = plane[row + xs[x]];
+            let area = u32::from(self.ref_areas[k][self.ref_area_rows[k] + xs[x] - r.x0]);
             if k == 0 && self.band.parent.is_some() {
                 parent = v;
+                parent_area = area;
+            } else {
+                sibling_area += area;
             }
             extra += weight * magnitude(v);
         }
-        let stride = self.stride;
         let i = (self.band.y0 + y) * stride + self.band.x0 + x;
         let cross_sum: u32 = cross.iter().map(|c| magnitude(c[i])).sum();
+        let cross_area = self.cross_areas.iter().map(|a| u32::from(a[y * self.band.w + x])).sum();
         extra += cross_sum;
         // Signed values of the band's coded neighbours (zero off the band).
         let value = |dx: isize, dy: isize| {
@@ -351,6 +428,9 @@ impl<'a> BandContext<'a> {
             far,
             parent,
             cross: cross_sum,
+            parent_area,
+            sibling_area,
+            cross_area,
             left: value(-1, 0),
             up: value(0, -1),
             along2: if along_rows { value(-2, 0) } else { value(0, -2) },
@@ -367,6 +447,31 @@ impl<'a> BandContext<'a> {
         let pw = self.band.w + PAD_LEFT + PAD_RIGHT;
         self.mags[(y + PAD_TOP) * pw + x + PAD_LEFT] = magnitude(v) as u8;
     }
+}
+
+/// For each position of `band` in `plane` (row stride `stride`), the sum of
+/// the [`magnitude`]s within one position of it (at most 9 * 255).
+fn area_map(plane: &[i32], stride: usize, band: &Band) -> Vec<u16> {
+    let (w, h) = (band.w, band.h);
+    // Horizontal sums of three, then vertical sums of three of those.
+    let mut rows = vec![0u16; w * h];
+    for y in 0..h {
+        let src = &plane[(band.y0 + y) * stride + band.x0..][..w];
+        for x in 0..w {
+            let lo = x.saturating_sub(1);
+            let hi = (x + 2).min(w);
+            rows[y * w + x] = src[lo..hi].iter().map(|&v| magnitude(v) as u16).sum();
+        }
+    }
+    let mut area = vec![0u16; w * h];
+    for y in 0..h {
+        for yy in y.saturating_sub(1)..(y + 2).min(h) {
+            for (a, &r) in area[y * w..][..w].iter_mut().zip(&rows[yy * w..][..w]) {
+                *a += r;
+            }
+        }
+    }
+    area
 }
 
 /// Padding of the magnitude buffer: the context reaches 3 left, 3 up, 2 right.
@@ -432,5 +537,32 @@ fn magnitude_class(v: u32) -> usize {
         20..=35 => 5,
         36..=63 => 6,
         _ => 7,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wavelet::transform::Layout;
+
+    #[test]
+    fn area_map_sums_each_clipped_neighbourhood() {
+        let layout = Layout::new(23, 17, 2);
+        let stride = layout.width;
+        let plane: Vec<i32> = (0..stride * layout.height).map(|i| ((i * 7919) % 601) as i32 - 300).collect();
+        for band in &layout.bands {
+            let area = area_map(&plane, stride, band);
+            for y in 0..band.h {
+                for x in 0..band.w {
+                    let mut sum = 0;
+                    for yy in y.saturating_sub(1)..=(y + 1).min(band.h - 1) {
+                        for xx in x.saturating_sub(1)..=(x + 1).min(band.w - 1) {
+                            sum += magnitude(plane[(band.y0 + yy) * stride + band.x0 + xx]);
+                        }
+                    }
+                    assert_eq!(u32::from(area[y * band.w + x]), sum, "band at ({}, {}), ({x}, {y})", band.x0, band.y0);
+                }
+            }
+        }
     }
 }

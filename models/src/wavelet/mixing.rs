@@ -102,71 +102,132 @@ impl Counter {
     }
 }
 
+/// Most views a mixer may combine.
+pub const MAX_VIEWS: usize = 8;
+
+/// One context index per view of a mixer, for one prediction.
+#[derive(Debug, Clone, Copy)]
+pub struct Contexts {
+    ids: [usize; MAX_VIEWS],
+    len: usize,
+}
+
+impl Contexts {
+    /// `ids`: at most [`MAX_VIEWS`] (more are dropped).
+    pub fn new(ids: &[usize]) -> Self {
+        let len = ids.len().min(MAX_VIEWS);
+        let mut all = [0; MAX_VIEWS];
+        all[..len].copy_from_slice(&ids[..len]);
+        Self { ids: all, len }
+    }
+
+    pub fn as_slice(&self) -> &[usize] {
+        &self.ids[..self.len]
+    }
+}
+
 /// A set of counter tables, one per view of the context, and the mixer that
-/// combines them, with one weight vector per mixer context.
+/// combines them. Each of one or more selectors picks a weight vector (a
+/// mixer context); with several, a second layer mixes their outputs.
 pub struct Mixer {
     tables: Vec<Vec<Counter>>,
     limits: Vec<u8>,
-    /// `inputs + 1` weights (the last for a bias) per mixer context, 16.16 fixed point.
-    weights: Vec<i32>,
+    /// Per selector, `inputs + 1` weights (the last for a bias) per mixer
+    /// context, 16.16 fixed point.
+    weights: Vec<Vec<i32>>,
+    /// The second layer's weights, one per selector (unused with one).
+    final_weights: Vec<i32>,
     learning_rate: i32,
     // The pending prediction, kept for `update`.
     picked: Vec<usize>,
     stretched: Vec<i32>,
-    weight_set: usize,
+    /// Per selector: the picked weight vector's offset, its stretched output.
+    chosen: Vec<(usize, i32)>,
     p: u32,
 }
 
 /// Stretched value of the bias input.
 const BIAS: i32 = 256;
-/// Initial weight of each input: a little under 1/inputs of a full vote.
-const INITIAL_WEIGHT: i32 = 65536 * 3 / 10;
+/// Format version 3's initial weight of each input: a little under 1/inputs
+/// of a full vote.
+pub const VERSION_3_INITIAL_WEIGHT: i32 = 65536 * 3 / 10;
+/// The second layer's learning rate.
+const FINAL_RATE: i32 = 2;
 
 impl Mixer {
-    /// `tables`: the size and counter rate limit of each view; `weight_sets`:
-    /// the number of mixer contexts; `learning_rate`: weight step scale.
-    pub fn new(tables: &[(usize, u8)], weight_sets: usize, learning_rate: i32) -> Self {
+    /// `tables`: the size and counter rate limit of each view; `selectors`:
+    /// the number of mixer contexts of each selector; `learning_rate`: weight
+    /// step scale; `initial_weight`: every input's weight at the start (16.16).
+    pub fn new(tables: &[(usize, u8)], selectors: &[usize], learning_rate: i32, initial_weight: i32) -> Self {
         let inputs = tables.len() + 1;
-        let mut weights = vec![INITIAL_WEIGHT; inputs * weight_sets];
-        for set in weights.chunks_mut(inputs) {
-            set[inputs - 1] = 0;
-        }
+        let weights = selectors
+            .iter()
+            .map(|&sets| {
+                let mut w = vec![initial_weight; inputs * sets];
+                for set in w.chunks_mut(inputs) {
+                    set[inputs - 1] = 0;
+                }
+                w
+            })
+            .collect();
         Self {
             tables: tables.iter().map(|&(n, _)| vec![Counter::default(); n]).collect(),
             limits: tables.iter().map(|&(_, l)| l).collect(),
             weights,
+            final_weights: vec![65536 / selectors.len().max(1) as i32; selectors.len()],
             learning_rate,
             picked: vec![0; tables.len()],
             stretched: vec![0; inputs],
-            weight_set: 0,
+            chosen: vec![(0, 0); selectors.len()],
             p: 32768,
         }
     }
 
     /// The probability (1/65536) of a 1, given each table's context index
-    /// (`contexts[k] < ` table `k`'s size) and the mixer context.
-    pub fn predict(&mut self, contexts: &[usize], weight_set: usize) -> u32 {
+    /// (`contexts[k] < ` table `k`'s size) and each selector's mixer context.
+    pub fn predict(&mut self, contexts: &[usize], sets: &[usize]) -> u32 {
         let inputs = self.stretched.len();
-        self.weight_set = weight_set * inputs;
-        let mut dot = 0i64;
         for (k, &c) in contexts.iter().enumerate() {
             self.picked[k] = c;
-            let s = stretch(self.tables[k][c].p());
-            self.stretched[k] = s;
-            dot += i64::from(s) * i64::from(self.weights[self.weight_set + k]);
+            self.stretched[k] = stretch(self.tables[k][c].p());
         }
         self.stretched[inputs - 1] = BIAS;
-        dot += i64::from(BIAS) * i64::from(self.weights[self.weight_set + inputs - 1]);
-        self.p = squash((dot >> 16).clamp(-2047, 2047) as i32);
+        let mut mixed = 0i64;
+        for (((chosen, weights), &set), &w2) in
+            self.chosen.iter_mut().zip(&self.weights).zip(sets).zip(&self.final_weights)
+        {
+            let offset = set * inputs;
+            let dot: i64 = weights[offset..offset + inputs]
+                .iter()
+                .zip(&self.stretched)
+                .map(|(&w, &s)| i64::from(w) * i64::from(s))
+                .sum();
+            let out = (dot >> 16).clamp(-2047, 2047) as i32;
+            *chosen = (offset, out);
+            mixed += i64::from(out) * i64::from(w2);
+        }
+        let out = if self.chosen.len() == 1 { self.chosen[0].1 } else { (mixed >> 16).clamp(-2047, 2047) as i32 };
+        self.p = squash(out);
         self.p
     }
 
     /// Learns from the event last predicted.
     pub fn update(&mut self, bit: bool) {
-        let err = (if bit { 4096 } else { 0 }) - (self.p >> 4) as i32;
-        let weights = &mut self.weights[self.weight_set..self.weight_set + self.stretched.len()];
-        for (w, &s) in weights.iter_mut().zip(&self.stretched) {
-            *w += (s * err * self.learning_rate) >> 14;
+        let target = if bit { 4096 } else { 0 };
+        let inputs = self.stretched.len();
+        let layered = self.chosen.len() > 1;
+        for ((weights, &(offset, out)), w2) in self.weights.iter_mut().zip(&self.chosen).zip(&mut self.final_weights) {
+            // With one selector its output is the prediction; with several each
+            // learns toward the bit on its own, and the second layer learns too.
+            let p = if layered { squash(out) } else { self.p };
+            let err = target - (p >> 4) as i32;
+            for (w, &s) in weights[offset..offset + inputs].iter_mut().zip(&self.stretched) {
+                *w += (s * err * self.learning_rate) >> 14;
+            }
+            if layered {
+                let err = target - (self.p >> 4) as i32;
+                *w2 += (out * err * FINAL_RATE) >> 14;
+            }
         }
         for ((table, &c), &limit) in self.tables.iter_mut().zip(&self.picked).zip(&self.limits) {
             table[c].update(bit, limit);
@@ -208,14 +269,14 @@ mod tests {
     fn mixer_trusts_the_informative_view() {
         // View 0 sees the bit's cause; view 1 sees noise. The mixed cost must
         // approach view 0's.
-        let mut m = Mixer::new(&[(2, 255), (2, 255)], 1, 4);
+        let mut m = Mixer::new(&[(2, 255), (2, 255)], &[1], 4, VERSION_3_INITIAL_WEIGHT);
         let mut bits = 0.0;
         let mut state = 12345u32;
         for i in 0..20_000 {
             state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let cause = (state >> 16).is_multiple_of(4);
             let noise = (state >> 20) & 1;
-            let p = m.predict(&[usize::from(cause), noise as usize], 0);
+            let p = m.predict(&[usize::from(cause), noise as usize], &[0]);
             let bit = cause ^ (i % 50 == 0);
             let q = if bit { p } else { 65536 - p };
             if i >= 10_000 {

@@ -6,23 +6,71 @@
 //! Why: the wavelet codec's errors at low and middle rates are blur and
 //! ringing around edges, which are partly predictable from the decoded
 //! neighbourhood. On Kodak the filters gain 0.10 dB BD-PSNR (−1.8 % BD-rate)
-//! net of their bits.
+//! net of their bits. From format version 4 each channel's filter also reads
+//! the other two channels' Laplacians: the error is mostly luma error, which
+//! every channel carries (a further −0.27 % on Kodak q15-60).
 //!
 //! Everything the decoder does here is integer arithmetic on the 8-bit
 //! decoded image (activities, a rank-based classification, 7×7 diamond
 //! filters with coefficients in 1/128), so it gives the same pixels on every
 //! machine. Only the encoder's choice of coefficients uses floating point.
 //!
-//! The filter is DC-preserving by construction: each tap weighs the sum of a
-//! symmetric pair of neighbours *minus twice the centre*, so
+//! The filter is DC-preserving by construction: each input is a sum of
+//! symmetric pairs of neighbours *minus twice the centre*, so
 //! `out = p + Σ w_i (a_i + b_i − 2p) / 128`, rounded and clamped.
 
 use super::adaptive::Coder;
 use anyhow::{ensure, Result};
 
-/// Taps of the symmetric 7×7 diamond, one per pair `(dy, dx)` / `(−dy, −dx)`.
-const TAPS: [(isize, isize); 12] =
-    [(0, 1), (0, 2), (0, 3), (1, -2), (1, -1), (1, 0), (1, 1), (1, 2), (2, -1), (2, 0), (2, 1), (3, 0)];
+/// The filter's inputs, each a sum of symmetric pair differences
+/// `a + b − 2p` of neighbours `(dy, dx)` and `(−dy, −dx)` in a plane: first
+/// the 12 taps of the channel's own 7×7 diamond, then (format version 4 on)
+/// the 4- and diagonal-neighbour Laplacians of each of the other two
+/// channels, in RGB order. The image's error is mostly luma error, which all
+/// three channels carry, so the other channels' detail helps estimate it.
+const FEATURES: [(Plane, &[(isize, isize)]); 16] = [
+    (Plane::Own, &[(0, 1)]),
+    (Plane::Own, &[(0, 2)]),
+    (Plane::Own, &[(0, 3)]),
+    (Plane::Own, &[(1, -2)]),
+    (Plane::Own, &[(1, -1)]),
+    (Plane::Own, &[(1, 0)]),
+    (Plane::Own, &[(1, 1)]),
+    (Plane::Own, &[(1, 2)]),
+    (Plane::Own, &[(2, -1)]),
+    (Plane::Own, &[(2, 0)]),
+    (Plane::Own, &[(2, 1)]),
+    (Plane::Own, &[(3, 0)]),
+    (Plane::FirstOther, &[(0, 1), (1, 0)]),
+    (Plane::FirstOther, &[(1, 1), (1, -1)]),
+    (Plane::SecondOther, &[(0, 1), (1, 0)]),
+    (Plane::SecondOther, &[(1, 1), (1, -1)]),
+];
+/// Features of the own channel only: all that format versions 2 and 3 have.
+const OWN_FEATURES: usize = 12;
+const N: usize = FEATURES.len();
+/// A class's filter coefficients, one per feature.
+type Coefficients = [i32; N];
+
+/// Which channel's plane a feature reads, relative to the filtered one.
+#[derive(Debug, Clone, Copy)]
+enum Plane {
+    Own,
+    FirstOther,
+    SecondOther,
+}
+
+impl Plane {
+    /// The RGB channel this reads when filtering channel `c`.
+    fn channel(self, c: usize) -> usize {
+        let others = [[1, 2], [0, 2], [0, 1]][c];
+        match self {
+            Self::Own => c,
+            Self::FirstOther => others[0],
+            Self::SecondOther => others[1],
+        }
+    }
+}
 /// Coefficients are integers in units of 1/2^SHIFT.
 const SHIFT: u32 = 7;
 /// Largest coefficient magnitude (in 1/128).
@@ -39,18 +87,36 @@ const CLASS_COUNT_BITS: u32 = 3;
 /// The filters of one channel: per class, its coefficients or `None` (unfiltered).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChannelFilters {
-    classes: Vec<Option<[i32; 12]>>,
+    classes: Vec<Option<Coefficients>>,
 }
 
 /// The filters of the three RGB channels.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Filters {
     channels: [ChannelFilters; 3],
+    /// Whether the filters read the other channels too (format version 4 on).
+    cross_channel: bool,
 }
 
 impl Filters {
+    /// No filters, in the form of payload format `version` (before
+    /// [`code`](Self::code) reads them).
+    pub fn for_version(version: u32) -> Self {
+        Self { cross_channel: version >= 4, ..Self::default() }
+    }
+
+    /// How many coefficients a class has in the stream.
+    fn features(&self) -> usize {
+        if self.cross_channel {
+            N
+        } else {
+            OWN_FEATURES
+        }
+    }
+
     /// Codes (encoder) or reads (decoder, from `Filters::default()`) the filters.
     pub fn code<C: Coder>(&mut self, io: &mut C) -> Result<()> {
+        let features = self.features();
         for channel in &mut self.channels {
             let index = CLASS_COUNTS.iter().position(|&n| n == channel.classes.len()).unwrap_or(CLASS_COUNTS.len());
             let index = io.bits(index as u32, CLASS_COUNT_BITS)? as usize;
@@ -63,8 +129,8 @@ impl Filters {
                     *class = None;
                     continue;
                 }
-                let mut coeffs = class.unwrap_or([0; 12]);
-                for c in &mut coeffs {
+                let mut coeffs = class.unwrap_or([0; N]);
+                for c in &mut coeffs[..features] {
                     *c = code_signed(io, *c)?;
                 }
                 *class = Some(coeffs);
@@ -74,30 +140,34 @@ impl Filters {
     }
 
     /// Applies the filters to interleaved RGB8 `rgb` (`width * height * 3` bytes), in place.
+    #[allow(clippy::needless_range_loop)] // a feature index picks both the input and each class's weight
     pub fn apply(&self, rgb: &mut [u8], width: usize, height: usize) {
+        if self.channels.iter().all(|c| c.classes.iter().all(Option::is_none)) {
+            return;
+        }
+        // Every channel's filter reads the unfiltered planes.
+        let planes: [Padded; 3] = std::array::from_fn(|c| Padded::channel(rgb, c, width, height));
+        let features = self.features();
         for (c, channel) in self.channels.iter().enumerate() {
             if channel.classes.iter().all(Option::is_none) {
                 continue;
             }
-            let plane = Padded::channel(rgb, c, width, height);
-            let taps = plane.tap_offsets();
+            let plane = &planes[c];
             let classes = plane.classify(channel.classes.len());
-            // Row by row, tap by tap, so that the inner loops run over slices.
-            let weights: Vec<[i32; 12]> = channel.classes.iter().map(|w| w.unwrap_or([0; 12])).collect();
+            // Row by row, feature by feature, so that the inner loops run over slices.
+            let weights: Vec<Coefficients> = channel.classes.iter().map(|w| w.unwrap_or([0; N])).collect();
             let mut acc = vec![0i32; width];
+            let mut feature = vec![0i32; width];
             for y in 0..height {
                 let row_classes = &classes[y * width..][..width];
-                let centre = plane.at(0, y);
                 acc.fill(1 << (SHIFT - 1));
-                for (t, &(a, b)) in taps.iter().enumerate() {
-                    let row_a = &plane.data[centre.wrapping_add_signed(a)..][..width];
-                    let row_b = &plane.data[centre.wrapping_add_signed(b)..][..width];
-                    let row_c = &plane.data[centre..][..width];
+                for t in 0..features {
+                    feature_row(&planes, c, t, y, &mut feature);
                     for x in 0..width {
-                        let w = weights[usize::from(row_classes[x])][t];
-                        acc[x] += w * (row_a[x] + row_b[x] - 2 * row_c[x]);
+                        acc[x] += weights[usize::from(row_classes[x])][t] * feature[x];
                     }
                 }
+                let centre = plane.at(0, y);
                 for x in 0..width {
                     if channel.classes[usize::from(row_classes[x])].is_some() {
                         let v = plane.data[centre + x] + (acc[x] >> SHIFT);
@@ -112,10 +182,10 @@ impl Filters {
     /// filters that minimise squared error plus `lambda` (squared error per
     /// bit, summed over the three channels) times the filters' bits.
     pub fn design(decoded: &[u8], original: &[u8], width: usize, height: usize, lambda: f64) -> Self {
-        let mut filters = Self::default();
+        let mut filters = Self::for_version(4);
+        let planes: [Padded; 3] = std::array::from_fn(|c| Padded::channel(decoded, c, width, height));
         for (c, channel) in filters.channels.iter_mut().enumerate() {
-            let plane = Padded::channel(decoded, c, width, height);
-            let stats = Statistics::gather(&plane, original, c);
+            let stats = Statistics::gather(&planes, original, c);
             // "Off" costs the class-count index only.
             let mut best = (0.0, ChannelFilters::default());
             for &count in &CLASS_COUNTS {
@@ -182,14 +252,6 @@ impl Padded {
         (y + PAD) * self.stride + x + PAD
     }
 
-    /// Offsets of each tap's neighbour pair.
-    fn tap_offsets(&self) -> [(isize, isize); 12] {
-        TAPS.map(|(dy, dx)| {
-            let o = dy * self.stride as isize + dx;
-            (o, -o)
-        })
-    }
-
     /// Each pixel's class among `count` (a power of two up to 8): the rank of
     /// its activity (3×3 sum of absolute Laplacians) in the image, in
     /// equal-sized groups. Both sides compute it from the decoded image alone.
@@ -234,19 +296,39 @@ impl Padded {
     }
 }
 
+/// Feature `t` (of [`FEATURES`]) of filtering channel `c`, along image row
+/// `y`, into `out` (one per pixel of the row). Feature values stay within
+/// ±4 · 255.
+fn feature_row(planes: &[Padded; 3], c: usize, t: usize, y: usize, out: &mut [i32]) {
+    let (source, pairs) = FEATURES[t];
+    let plane = &planes[source.channel(c)];
+    let centre = plane.at(0, y);
+    let width = out.len();
+    let row_c = &plane.data[centre..][..width];
+    out.fill(0);
+    for &(dy, dx) in pairs {
+        let o = dy * plane.stride as isize + dx;
+        let row_a = &plane.data[centre.wrapping_add_signed(o)..][..width];
+        let row_b = &plane.data[centre.wrapping_add_signed(-o)..][..width];
+        for x in 0..width {
+            out[x] += row_a[x] + row_b[x] - 2 * row_c[x];
+        }
+    }
+}
+
 /// Normal equations of one class: `gram = Σ f fᵀ`, `cross = Σ f t` over its
-/// pixels, with `f` the 12 pair differences and `t` the original minus the
+/// pixels, with `f` the features and `t` the original minus the
 /// decoded value.
 #[derive(Clone)]
 struct ClassStatistics {
-    gram: [[f64; 12]; 12],
-    cross: [f64; 12],
+    gram: [[f64; N]; N],
+    cross: [f64; N],
     pixels: f64,
 }
 
 impl ClassStatistics {
     fn new() -> Self {
-        Self { gram: [[0.0; 12]; 12], cross: [0.0; 12], pixels: 0.0 }
+        Self { gram: [[0.0; N]; N], cross: [0.0; N], pixels: 0.0 }
     }
 
     fn add(&mut self, other: &Self) {
@@ -263,32 +345,32 @@ impl ClassStatistics {
 
     /// The least-squares filter, quantized; `None` if the system is singular.
     #[allow(clippy::needless_range_loop)] // elimination reads best with indices
-    fn solve(&self) -> Option<[i32; 12]> {
+    fn solve(&self) -> Option<Coefficients> {
         let mut a = self.gram;
         let mut b = self.cross;
-        let ridge = 1e-6 * (0..12).map(|i| a[i][i]).sum::<f64>().max(1e-9);
+        let ridge = 1e-6 * (0..N).map(|i| a[i][i]).sum::<f64>().max(1e-9);
         for (i, row) in a.iter_mut().enumerate() {
             row[i] += ridge;
         }
         // Gaussian elimination with partial pivoting.
-        for k in 0..12 {
-            let p = (k..12).max_by(|&i, &j| a[i][k].abs().total_cmp(&a[j][k].abs()))?;
+        for k in 0..N {
+            let p = (k..N).max_by(|&i, &j| a[i][k].abs().total_cmp(&a[j][k].abs()))?;
             if a[p][k].abs() < 1e-12 {
                 return None;
             }
             a.swap(k, p);
             b.swap(k, p);
-            for i in k + 1..12 {
+            for i in k + 1..N {
                 let f = a[i][k] / a[k][k];
-                for j in k..12 {
+                for j in k..N {
                     a[i][j] -= f * a[k][j];
                 }
                 b[i] -= f * b[k];
             }
         }
-        let mut w = [0.0f64; 12];
-        for k in (0..12).rev() {
-            let s: f64 = (k + 1..12).map(|j| a[k][j] * w[j]).sum();
+        let mut w = [0.0f64; N];
+        for k in (0..N).rev() {
+            let s: f64 = (k + 1..N).map(|j| a[k][j] * w[j]).sum();
             w[k] = (b[k] - s) / a[k][k];
         }
         let scale = f64::from(1u32 << SHIFT);
@@ -298,12 +380,12 @@ impl ClassStatistics {
 
     /// Estimated change of the class's squared error when filtered with `q`:
     /// `wᵀGw − 2wᵀc`, plus the rounding of the output (1/12 per pixel).
-    fn error_change(&self, q: &[i32; 12]) -> f64 {
+    fn error_change(&self, q: &Coefficients) -> f64 {
         let scale = f64::from(1u32 << SHIFT);
         let w = q.map(|v| f64::from(v) / scale);
         let mut quadratic = 0.0;
-        for i in 0..12 {
-            for j in 0..12 {
+        for i in 0..N {
+            for j in 0..N {
                 quadratic += w[i] * self.gram[i][j] * w[j];
             }
         }
@@ -318,43 +400,47 @@ struct Statistics {
 }
 
 impl Statistics {
-    /// Statistics of channel `c` of `plane` against interleaved RGB8 `original`.
-    fn gather(plane: &Padded, original: &[u8], c: usize) -> Self {
+    /// Statistics of channel `c` of the decoded `planes` against interleaved RGB8 `original`.
+    fn gather(planes: &[Padded; 3], original: &[u8], c: usize) -> Self {
+        let plane = &planes[c];
         let (width, height) = (plane.width, plane.height);
         let classes = plane.classify(MAX_CLASSES);
-        let taps = plane.tap_offsets();
         let mut octiles = vec![ClassStatistics::new(); MAX_CLASSES];
         // Per block of rows and per class, one column per feature, so that each
         // Gram entry is a dot product over contiguous memory; blocks keep the
         // memory small for large images.
-        let mut columns: [Vec<i32>; 12] = Default::default();
-        let mut target = Vec::new();
+        let mut columns: Vec<[Vec<i32>; N]> = (0..MAX_CLASSES).map(|_| Default::default()).collect();
+        let mut targets: Vec<Vec<i32>> = vec![Vec::new(); MAX_CLASSES];
+        let mut rows: [Vec<i32>; N] = std::array::from_fn(|_| vec![0; width]);
         for y0 in (0..height).step_by(BLOCK_ROWS) {
-            let rows = y0..(y0 + BLOCK_ROWS).min(height);
-            for (k, s) in octiles.iter_mut().enumerate() {
-                columns.iter_mut().for_each(Vec::clear);
-                target.clear();
-                for y in rows.clone() {
-                    for x in (0..width).filter(|&x| usize::from(classes[y * width + x]) == k) {
-                        let p = plane.at(x, y);
-                        for (column, &(a, b)) in columns.iter_mut().zip(&taps) {
-                            let d = &plane.data;
-                            column.push(d[p.wrapping_add_signed(a)] + d[p.wrapping_add_signed(b)] - 2 * d[p]);
-                        }
-                        target.push(i32::from(original[(y * width + x) * 3 + c]) - plane.data[p]);
-                    }
+            for y in y0..(y0 + BLOCK_ROWS).min(height) {
+                for (t, row) in rows.iter_mut().enumerate() {
+                    feature_row(planes, c, t, y, row);
                 }
-                for a in 0..12 {
-                    for b in a..12 {
+                let row_classes = &classes[y * width..][..width];
+                let centre = plane.at(0, y);
+                for x in 0..width {
+                    let k = usize::from(row_classes[x]);
+                    for (column, row) in columns[k].iter_mut().zip(&rows) {
+                        column.push(row[x]);
+                    }
+                    targets[k].push(i32::from(original[(y * width + x) * 3 + c]) - plane.data[centre + x]);
+                }
+            }
+            for ((s, columns), target) in octiles.iter_mut().zip(&mut columns).zip(&mut targets) {
+                for a in 0..N {
+                    for b in a..N {
                         s.gram[a][b] += dot(&columns[a], &columns[b]);
                     }
-                    s.cross[a] += dot(&columns[a], &target);
+                    s.cross[a] += dot(&columns[a], target);
                 }
                 s.pixels += target.len() as f64;
+                columns.iter_mut().for_each(Vec::clear);
+                target.clear();
             }
         }
         for s in &mut octiles {
-            for a in 0..12 {
+            for a in 0..N {
                 for b in 0..a {
                     s.gram[a][b] = s.gram[b][a];
                 }
@@ -381,12 +467,12 @@ impl Statistics {
 /// Rows per block of the encoder's statistics.
 const BLOCK_ROWS: usize = 32;
 
-/// Exact dot product of two columns of pair differences (|v| ≤ 510): blocks
-/// of 4096 products fit an `i32`, which lets the loop vectorise. (The sums
-/// stay exact in `f64` below 2^53, far above any image's.)
+/// Exact dot product of two feature columns (|v| ≤ 1020): blocks of 2048
+/// products fit an `i32`, which lets the loop vectorise. (The sums stay exact
+/// in `f64` below 2^53, far above any image's.)
 fn dot(a: &[i32], b: &[i32]) -> f64 {
-    a.chunks(4096)
-        .zip(b.chunks(4096))
+    a.chunks(2048)
+        .zip(b.chunks(2048))
         .map(|(a, b)| i64::from(a.iter().zip(b).map(|(x, y)| x * y).sum::<i32>()))
         .sum::<i64>() as f64
 }
@@ -474,28 +560,36 @@ mod tests {
         let mut enc = SymbolEncoder::new();
         filters.clone().code(&mut enc).unwrap();
         let bytes = enc.finish();
-        let mut decoded = Filters::default();
+        let mut decoded = Filters { cross_channel: filters.cross_channel, ..Filters::default() };
         decoded.code(&mut SymbolDecoder::new(&bytes).unwrap()).unwrap();
         decoded
     }
 
     #[test]
     fn filters_code_and_decode_exactly() {
-        let mut w = [0i32; 12];
+        let mut w = [0i32; N];
         for (i, v) in w.iter_mut().enumerate() {
-            *v = [0, 1, -1, 7, -8, 9, 100, -255, 255, 3, -17, 64][i];
+            *v = [0, 1, -1, 7, -8, 9, 100, -255, 255, 3, -17, 64, 5, -6, 0, 33][i];
         }
         let filters = Filters {
             channels: [
                 ChannelFilters { classes: vec![Some(w)] },
                 ChannelFilters { classes: vec![] },
                 ChannelFilters {
-                    classes: vec![None, Some(w.map(|v| -v)), None, Some([1; 12]), None, None, None, Some(w)],
+                    classes: vec![None, Some(w.map(|v| -v)), None, Some([1; N]), None, None, None, Some(w)],
                 },
             ],
+            cross_channel: true,
         };
         assert_eq!(round_trip(&filters), filters);
         assert_eq!(round_trip(&Filters::default()), Filters::default());
+        // Versions 2 and 3 carry the own channel's coefficients only.
+        let mut own_only = filters.clone();
+        own_only.cross_channel = false;
+        for class in own_only.channels.iter_mut().flat_map(|c| &mut c.classes).flatten() {
+            class[OWN_FEATURES..].fill(0);
+        }
+        assert_eq!(round_trip(&own_only), own_only);
         for v in [-255, -9, -8, -1, 0, 1, 7, 8, 200, 255] {
             let mut enc = SymbolEncoder::new();
             code_signed(&mut enc, v).unwrap();
@@ -535,17 +629,19 @@ mod tests {
         assert_eq!(round_trip(&filters), filters);
 
         // A perfect decode leaves nothing to gain: every channel is off.
-        assert_eq!(Filters::design(&sharp, &sharp, width, height, 10.0), Filters::default());
+        assert_eq!(Filters::design(&sharp, &sharp, width, height, 10.0), Filters::for_version(4));
         // So does a high price per bit.
-        assert_eq!(Filters::design(&blurred, &sharp, width, height, 1e12), Filters::default());
+        assert_eq!(Filters::design(&blurred, &sharp, width, height, 1e12), Filters::for_version(4));
     }
 
     #[test]
     fn tiny_images_filter_without_reaching_outside() {
         for (w, h) in [(1, 1), (1, 7), (5, 1), (2, 3)] {
             let (sharp, _) = sharp_and_blurred(w, h);
-            let filters =
-                Filters { channels: std::array::from_fn(|_| ChannelFilters { classes: vec![Some([9; 12]); 2] }) };
+            let filters = Filters {
+                channels: std::array::from_fn(|_| ChannelFilters { classes: vec![Some([9; N]); 2] }),
+                cross_channel: true,
+            };
             let mut out = sharp.clone();
             filters.apply(&mut out, w, h);
             assert_eq!(out.len(), sharp.len());
