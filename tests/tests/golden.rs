@@ -55,7 +55,7 @@ const STREAMS: &[Golden] = &[
     Golden { file: "wavelet-v3-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: true },
     Golden { file: "wavelet-v3-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: true },
     // Version 4 (more evidence and a second selector for the mixing, "above
-    // two", cross-channel restoration), small and whole.
+    // two", cross-channel and clipped restoration inputs), small and whole.
     Golden { file: "wavelet-v4-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: false },
     Golden { file: "wavelet-v4-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: false },
 ];

@@ -55,8 +55,8 @@ const RESTORATION_LAMBDA: f64 = 0.3;
 /// Payload format version, the header's first field. Version 2 added the
 /// restoration filters after the planes, version 3 the context mixing of
 /// binary decisions, version 4 more evidence for the mixing, an "above two"
-/// flag, a coarser LL step and cross-channel restoration; older payloads
-/// still decode.
+/// flag, a coarser LL step and restoration filters with cross-channel and
+/// clipped (nonlinear) inputs; older payloads still decode.
 const FORMAT_VERSION: u32 = 4;
 /// Fixed-point scale of the chroma step factor in the header.
 const FACTOR_ONE: f32 = 256.0;
@@ -170,7 +170,9 @@ impl WaveletCodec {
         let decoded = reconstruct(&layout, &quantized, &quantizers);
         drop(quantized);
         let base = f64::from(quantize::base_step(quality));
-        let mut filters = Filters::design(&decoded, rgb, layout.width, layout.height, RESTORATION_LAMBDA * base * base);
+        let clip = restoration::clip_for_step(base);
+        let mut filters =
+            Filters::design(&decoded, rgb, layout.width, layout.height, RESTORATION_LAMBDA * base * base, clip);
         filters.code(&mut enc)?;
         Ok(enc.finish())
     }
