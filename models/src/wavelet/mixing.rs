@@ -287,4 +287,35 @@ mod tests {
         // Entropy of a 2 % flip is 0.14 bits.
         assert!(bits / 10_000.0 < 0.2, "{} bits per event", bits / 10_000.0);
     }
+
+    #[test]
+    fn a_second_selector_adds_what_the_first_cannot_see() {
+        // The bit is the cause, flipped where a second context says so. The
+        // views see only the cause; the first selector sees nothing, the
+        // second the flip context: with both, the second layer must learn to
+        // trust the second, and beat a mixer with the first alone.
+        let cost = |selectors: &[usize]| {
+            let mut m = Mixer::new(&[(2, 255)], selectors, 8, 65536 / 2);
+            let mut bits = 0.0;
+            let mut state = 777u32;
+            for i in 0..40_000 {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let cause = (state >> 16) & 1 == 1;
+                let flip = (state >> 20).is_multiple_of(4);
+                let sets = [0, usize::from(flip)];
+                let p = m.predict(&[usize::from(cause)], &sets[..selectors.len()]);
+                let bit = cause ^ flip;
+                let q = if bit { p } else { 65536 - p };
+                if i >= 20_000 {
+                    bits += -(f64::from(q) / 65536.0).log2();
+                }
+                m.update(bit);
+            }
+            bits / 20_000.0
+        };
+        let (one, two) = (cost(&[1]), cost(&[1, 2]));
+        // Alone, the first can do no better than the flip's entropy (0.81 bits).
+        assert!(one > 0.75, "one selector: {one} bits per event");
+        assert!(two < 0.1, "two selectors: {two} bits per event");
+    }
 }
