@@ -103,7 +103,7 @@ impl Counter {
 }
 
 /// Most views a mixer may combine.
-pub const MAX_VIEWS: usize = 8;
+const MAX_VIEWS: usize = 8;
 
 /// One context index per view of a mixer, for one prediction.
 #[derive(Debug, Clone, Copy)]
@@ -113,8 +113,10 @@ pub struct Contexts {
 }
 
 impl Contexts {
-    /// `ids`: at most [`MAX_VIEWS`] (more are dropped).
+    /// `ids`: at most [`MAX_VIEWS`] (the views' and selectors' counts are
+    /// constants, so more is a programming error; release builds drop them).
     pub fn new(ids: &[usize]) -> Self {
+        debug_assert!(ids.len() <= MAX_VIEWS, "{} contexts, at most {MAX_VIEWS}", ids.len());
         let len = ids.len().min(MAX_VIEWS);
         let mut all = [0; MAX_VIEWS];
         all[..len].copy_from_slice(&ids[..len]);
