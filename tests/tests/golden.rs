@@ -56,8 +56,12 @@ const STREAMS: &[Golden] = &[
     Golden { file: "wavelet-v3-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: true },
     // Version 4 (more evidence and a second selector for the mixing, "above
     // two", cross-channel and clipped restoration inputs), small and whole.
-    Golden { file: "wavelet-v4-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: false },
-    Golden { file: "wavelet-v4-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: false },
+    Golden { file: "wavelet-v4-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: true },
+    Golden { file: "wavelet-v4-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: true },
+    // Version 5 (geometric transforms of the restoration filters, per-band
+    // reconstruction offsets), small and whole.
+    Golden { file: "wavelet-v5-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: false },
+    Golden { file: "wavelet-v5-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: false },
 ];
 
 const SUMS: &str = "SHA256SUMS";

@@ -56,8 +56,9 @@ const RESTORATION_LAMBDA: f64 = 0.3;
 /// restoration filters after the planes, version 3 the context mixing of
 /// binary decisions, version 4 more evidence for the mixing, an "above two"
 /// flag, a coarser LL step and restoration filters with cross-channel and
-/// clipped (nonlinear) inputs; older payloads still decode.
-const FORMAT_VERSION: u32 = 4;
+/// clipped (nonlinear) inputs, version 5 geometric transforms of the
+/// restoration filters per pixel; older payloads still decode.
+const FORMAT_VERSION: u32 = 5;
 /// Fixed-point scale of the chroma step factor in the header.
 const FACTOR_ONE: f32 = 256.0;
 
@@ -171,8 +172,8 @@ impl WaveletCodec {
         drop(quantized);
         let base = f64::from(quantize::base_step(quality));
         let clip = restoration::clip_for_step(base);
-        let mut filters =
-            Filters::design(&decoded, rgb, layout.width, layout.height, RESTORATION_LAMBDA * base * base, clip);
+        let lambda = RESTORATION_LAMBDA * base * base;
+        let mut filters = Filters::design(&decoded, rgb, layout.width, layout.height, lambda, clip, FORMAT_VERSION);
         filters.code(&mut enc)?;
         Ok(enc.finish())
     }
