@@ -57,7 +57,8 @@ const RESTORATION_LAMBDA: f64 = 0.3;
 /// binary decisions, version 4 more evidence for the mixing, an "above two"
 /// flag, a coarser LL step and restoration filters with cross-channel and
 /// clipped (nonlinear) inputs, version 5 geometric transforms of the
-/// restoration filters per pixel; older payloads still decode.
+/// restoration filters per pixel, classes split by directionality,
+/// predicted filter coefficients and primed LL models; older payloads still decode.
 const FORMAT_VERSION: u32 = 5;
 /// Fixed-point scale of the chroma step factor in the header.
 const FACTOR_ONE: f32 = 256.0;
