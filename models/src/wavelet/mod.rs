@@ -11,7 +11,7 @@
 //! The payload is one range-coded stream: a small header (format version,
 //! decomposition levels and chroma step factor, so a decoder needs no
 //! matching config), then the three planes, then (since format version 2)
-//! the restoration filters. Quality and image size are not
+//! the restoration filters (since version 5, up to three passes of them). Quality and image size are not
 //! stored; the caller passes them to both sides. Decoding is bit-exact across
 //! platforms (integer entropy coding, IEEE-exact float arithmetic only, no
 //! libm calls); encoding is deterministic (its rate-distortion choices use
@@ -52,6 +52,14 @@ const LAMBDA: f32 = 0.075;
 /// (summed over channels) per bit, per squared pixel-domain step: 3 x 0.1,
 /// as a luma error shows in all three channels.
 const RESTORATION_LAMBDA: f64 = 0.3;
+/// Most restoration passes a payload may have (format version 5 on): each
+/// is fitted to the output of the one before, correcting what one linear
+/// filter per class could not.
+const MAX_RESTORATION_PASSES: usize = 3;
+/// Restoration passes the encoder tries. On Kodak q15-60 a second pass
+/// gained 0.36 % BD-rate (0.26 % on the whole curve) and a third 0.06 %
+/// more, but each pass adds a filter fit, the bulk of the encoding time.
+const ENCODER_RESTORATION_PASSES: usize = 2;
 /// Payload format version, the header's first field. Version 2 added the
 /// restoration filters after the planes, version 3 the context mixing of
 /// binary decisions, version 4 more evidence for the mixing, an "above two"
@@ -169,13 +177,28 @@ impl WaveletCodec {
         // The filters are fitted to what the decoder will see; the transformed
         // planes and then the levels are freed first, to keep the peak memory.
         drop(planes);
-        let decoded = reconstruct(&layout, &quantized, &quantizers);
+        let mut decoded = reconstruct(&layout, &quantized, &quantizers);
         drop(quantized);
         let base = f64::from(quantize::base_step(quality));
         let clip = restoration::clip_for_step(base);
         let lambda = RESTORATION_LAMBDA * base * base;
-        let mut filters = Filters::design(&decoded, rgb, layout.width, layout.height, lambda, clip, FORMAT_VERSION);
-        filters.code(&mut enc)?;
+        let (w, h) = (layout.width, layout.height);
+        // Restoration passes (several from version 5 on), each fitted to the
+        // previous one's output, until one would filter nothing.
+        let mut filters = Filters::design(&decoded, rgb, w, h, lambda, clip, FORMAT_VERSION);
+        for pass in 1.. {
+            filters.code(&mut enc)?;
+            let next = (pass < ENCODER_RESTORATION_PASSES && !filters.is_off()).then(|| {
+                filters.apply(&mut decoded, w, h);
+                Filters::design(&decoded, rgb, w, h, lambda, clip, FORMAT_VERSION)
+            });
+            let next = next.filter(|f| !f.is_off());
+            enc.bits(u32::from(next.is_some()), 1)?;
+            match next {
+                Some(f) => filters = f,
+                None => break,
+            }
+        }
         Ok(enc.finish())
     }
 
@@ -197,7 +220,7 @@ impl WaveletCodec {
         height: u32,
         quality: u8,
         restore: bool,
-    ) -> Result<(Vec<u8>, Filters)> {
+    ) -> Result<(Vec<u8>, Vec<Filters>)> {
         let n = pixel_count(width, height)?;
         let mut dec = SymbolDecoder::new(payload).context("corrupt wavelet payload")?;
         let header = Header { version: 0, levels: 0, factor: 0 }.code(&mut dec)?;
@@ -208,14 +231,27 @@ impl WaveletCodec {
             .context("corrupt wavelet payload")?;
         let mut rgb = reconstruct(&layout, &quantized, &quantizers);
         drop(quantized);
-        let mut filters = Filters::for_version(header.version);
+        let mut passes = Vec::new();
         if header.version >= 2 {
-            filters.code(&mut dec).context("corrupt wavelet payload")?;
+            loop {
+                let mut filters = Filters::for_version(header.version);
+                filters.code(&mut dec).context("corrupt wavelet payload")?;
+                passes.push(filters);
+                if header.version < 5 || dec.bits(0, 1)? == 0 {
+                    break;
+                }
+                ensure!(
+                    passes.len() < MAX_RESTORATION_PASSES,
+                    "corrupt wavelet payload: more than {MAX_RESTORATION_PASSES} restoration passes"
+                );
+            }
         }
         if restore {
-            filters.apply(&mut rgb, layout.width, layout.height);
+            for filters in &passes {
+                filters.apply(&mut rgb, layout.width, layout.height);
+            }
         }
-        Ok((rgb, filters))
+        Ok((rgb, passes))
     }
 }
 

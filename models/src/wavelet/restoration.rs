@@ -260,10 +260,15 @@ impl Filters {
         Ok(())
     }
 
+    /// Whether no channel is filtered.
+    pub fn is_off(&self) -> bool {
+        self.channels.iter().all(|c| c.classes.iter().all(Option::is_none))
+    }
+
     /// Applies the filters to interleaved RGB8 `rgb` (`width * height * 3` bytes), in place.
     #[allow(clippy::needless_range_loop)] // a feature index picks both the input and each class's weight
     pub fn apply(&self, rgb: &mut [u8], width: usize, height: usize) {
-        if self.channels.iter().all(|c| c.classes.iter().all(Option::is_none)) {
+        if self.is_off() {
             return;
         }
         // Every channel's filter reads the unfiltered planes.
