@@ -58,8 +58,8 @@ const STREAMS: &[Golden] = &[
     // two", cross-channel and clipped restoration inputs), small and whole.
     Golden { file: "wavelet-v4-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: true },
     Golden { file: "wavelet-v4-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: true },
-    // Version 5 (geometric transforms of the restoration filters, per-band
-    // reconstruction offsets), small and whole.
+    // Version 5 (transformed, split and predicted restoration filters in up
+    // to three passes, primed LL models), small and whole.
     Golden { file: "wavelet-v5-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: false },
     Golden { file: "wavelet-v5-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: false },
 ];
