@@ -11,8 +11,9 @@
 //! The payload is one range-coded stream: a small header (format version,
 //! decomposition levels and chroma step factor, so a decoder needs no
 //! matching config), then the three planes, then (since format version 2)
-//! the restoration filters (since version 5, up to three passes of them). Quality and image size are not
-//! stored; the caller passes them to both sides. Decoding is bit-exact across
+//! the restoration filters (since version 5, up to three passes of them).
+//! Quality and image size are not stored; the caller passes them to both
+//! sides. Decoding is bit-exact across
 //! platforms (integer entropy coding, IEEE-exact float arithmetic only, no
 //! libm calls); encoding is deterministic (its rate-distortion choices use
 //! `log2`, so another platform's libm could in principle pick differently).
@@ -66,7 +67,8 @@ const ENCODER_RESTORATION_PASSES: usize = 2;
 /// flag, a coarser LL step and restoration filters with cross-channel and
 /// clipped (nonlinear) inputs, version 5 geometric transforms of the
 /// restoration filters per pixel, classes split by directionality,
-/// predicted filter coefficients and primed LL models; older payloads still decode.
+/// predicted filter coefficients, restoration passes and primed LL models;
+/// older payloads still decode.
 const FORMAT_VERSION: u32 = 5;
 /// Fixed-point scale of the chroma step factor in the header.
 const FACTOR_ONE: f32 = 256.0;

@@ -203,7 +203,7 @@ impl Filters {
     /// under the geometric transform its gradients pick (see [`transform`]),
     /// a channel may split its classes by directionality ([`directed`]),
     /// and coefficients are coded as residuals of a prediction (see [`carried`]).
-    fn transforms(&self) -> bool {
+    fn version_5(&self) -> bool {
         self.version >= 5
     }
 
@@ -223,8 +223,8 @@ impl Filters {
             self.clip = io.bits(self.clip.clamp(0, MAX_CLIP) as u32, CLIP_BITS)? as i32;
             ensure!(self.clip > 0, "corrupt wavelet payload: zero filter clipping bound");
         }
-        let (predicted, splits) = (self.transforms(), self.transforms());
-        let order = if predicted { RESIDUAL_ORDER } else { COEFF_ORDER };
+        let v5 = self.version_5();
+        let order = if v5 { RESIDUAL_ORDER } else { COEFF_ORDER };
         let mut last = [0; N];
         for channel in &mut self.channels {
             let mut prediction = carried(&last);
@@ -233,7 +233,7 @@ impl Filters {
             let index = io.bits(index as u32, CLASS_COUNT_BITS)? as usize;
             ensure!(index <= CLASS_COUNTS.len(), "corrupt wavelet payload: filter class count {index}");
             let count = CLASS_COUNTS.get(index).copied().unwrap_or(0);
-            channel.split = splits && count > 0 && io.bits(u32::from(channel.split), 1)? == 1;
+            channel.split = v5 && count > 0 && io.bits(u32::from(channel.split), 1)? == 1;
             channel.classes.resize(count << usize::from(channel.split), None);
             for class in &mut channel.classes {
                 let on = io.bits(u32::from(class.is_some()), 1)? == 1;
@@ -242,7 +242,7 @@ impl Filters {
                     continue;
                 }
                 let mut coeffs = class.unwrap_or([0; N]);
-                if predicted {
+                if v5 {
                     for (c, &p) in coeffs[..features].iter_mut().zip(&prediction) {
                         *c = p + code_signed(io, *c - p, order, 2 * COEFF_LIMIT as u32)?;
                         ensure!(c.abs() <= COEFF_LIMIT, "corrupt wavelet payload: filter coefficient {c} out of range");
@@ -279,7 +279,7 @@ impl Filters {
                 continue;
             }
             let plane = &planes[c];
-            let classes = plane.classify(channel.activity_classes(), self.transforms());
+            let classes = plane.classify(channel.activity_classes(), self.version_5());
             // Per class and transform, the weights of the untransformed
             // features: a transformed filter is a permuted one.
             let weights: Vec<Coefficients> = channel
@@ -327,18 +327,18 @@ impl Filters {
     ) -> Self {
         let mut filters = Self { clip: clip.clamp(1, MAX_CLIP), ..Self::for_version(version.max(4)) };
         let planes: [Padded; 3] = std::array::from_fn(|c| Padded::channel(decoded, c, width, height));
-        let (predicted, transforms) = (filters.transforms(), filters.transforms());
-        let order = if predicted { RESIDUAL_ORDER } else { COEFF_ORDER };
+        let v5 = filters.version_5();
+        let order = if v5 { RESIDUAL_ORDER } else { COEFF_ORDER };
         let mut last = [0; N];
         for (c, channel) in filters.channels.iter_mut().enumerate() {
-            let stats = Statistics::gather(&planes, original, c, filters.clip, transforms);
+            let stats = Statistics::gather(&planes, original, c, filters.clip, v5);
             // "Off" costs the class-count index only.
             let mut best = (0.0, ChannelFilters::default());
             let shapes = CLASS_COUNTS.iter().flat_map(|&count| [(count, false), (count, true)]);
-            for (count, split) in shapes.filter(|&(_, split)| !split || transforms) {
-                let mut cost = if transforms { lambda } else { 0.0 }; // the split flag
+            for (count, split) in shapes.filter(|&(_, split)| !split || v5) {
+                let mut cost = if v5 { lambda } else { 0.0 }; // the split flag
                 let mut classes = Vec::with_capacity(count);
-                let mut prediction = if predicted { carried(&last) } else { [0; N] };
+                let mut prediction = if v5 { carried(&last) } else { [0; N] };
                 for class in stats.merged(count, split) {
                     let off = lambda; // the class's on/off bit
                     let candidate = class.solve().map(|w| {
@@ -351,7 +351,7 @@ impl Filters {
                         Some((on, w)) if on < off => {
                             cost += on;
                             classes.push(Some(w));
-                            if predicted {
+                            if v5 {
                                 prediction = w;
                             }
                         }
