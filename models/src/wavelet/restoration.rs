@@ -290,9 +290,11 @@ impl Filters {
             let index = |packed: u8| channel.class(packed) * TRANSFORMS + usize::from(packed & 3);
             let mut acc = vec![0i32; width];
             let mut feature = vec![0i32; width];
+            let mut row_weights: Vec<&Coefficients> = Vec::with_capacity(width);
             for y in 0..height {
                 let row_classes = &classes[y * width..][..width];
-                let row_weights: Vec<&Coefficients> = row_classes.iter().map(|&k| &weights[index(k)]).collect();
+                row_weights.clear();
+                row_weights.extend(row_classes.iter().map(|&k| &weights[index(k)]));
                 acc.fill(1 << (SHIFT - 1));
                 for t in 0..features {
                     feature_row(&planes, c, t, y, self.clip, &mut feature);
@@ -490,7 +492,8 @@ fn transform(sums: [u16; 4]) -> u8 {
 }
 
 /// Whether a pixel is directed: one of its second differences (by the
-/// sums of [`transform`]) at least twice its counterpart at right angles.
+/// sums of [`transform`]) more than [`DIRECTED_RATIO`] times its counterpart
+/// at right angles.
 fn directed(sums: [u16; 4]) -> u8 {
     let [h, v, d0, d1] = sums.map(u32::from);
     let r = DIRECTED_RATIO;
@@ -697,9 +700,10 @@ impl ClassStatistics {
     }
 }
 
-/// Per-octile normal equations of one channel.
+/// Normal equations of one channel per base class: activity octile, then
+/// (version 5 on) undirected or [`directed`] pixels.
 struct Statistics {
-    octiles: Vec<ClassStatistics>,
+    base: Vec<ClassStatistics>,
 }
 
 impl Statistics {
@@ -709,7 +713,7 @@ impl Statistics {
         let plane = &planes[c];
         let (width, height) = (plane.width, plane.height);
         let classes = plane.classify(MAX_CLASSES, transforms);
-        let mut octiles = vec![ClassStatistics::new(); 2 * MAX_CLASSES];
+        let mut base = vec![ClassStatistics::new(); 2 * MAX_CLASSES];
         // Per block of rows and per class, one column per feature, so that each
         // Gram entry is a dot product over contiguous memory; blocks keep the
         // memory small for large images.
@@ -732,7 +736,7 @@ impl Statistics {
                     targets[k].push(i32::from(original[(y * width + x) * 3 + c]) - plane.data[centre + x]);
                 }
             }
-            for ((s, columns), target) in octiles.iter_mut().zip(&mut columns).zip(&mut targets) {
+            for ((s, columns), target) in base.iter_mut().zip(&mut columns).zip(&mut targets) {
                 for a in 0..N {
                     for b in a..N {
                         s.gram[a][b] += dot(&columns[a], &columns[b]);
@@ -744,21 +748,22 @@ impl Statistics {
                 target.clear();
             }
         }
-        for s in &mut octiles {
+        for s in &mut base {
             for a in 0..N {
                 for b in 0..a {
                     s.gram[a][b] = s.gram[b][a];
                 }
             }
         }
-        Self { octiles }
+        Self { base }
     }
 
-    /// The statistics of `count` classes (octiles merged in runs).
+    /// The statistics of `count` activity classes (octiles merged in runs),
+    /// each split into undirected and directed pixels if `split`.
     fn merged(&self, count: usize, split: bool) -> Vec<ClassStatistics> {
         let shift = (MAX_CLASSES / count).trailing_zeros();
         let mut merged = vec![ClassStatistics::new(); count << usize::from(split)];
-        for (i, s) in self.octiles.iter().enumerate() {
+        for (i, s) in self.base.iter().enumerate() {
             let (k, directed) = (i >> 1, i & 1);
             merged[if split { 2 * (k >> shift) + directed } else { k >> shift }].add(s);
         }
@@ -787,7 +792,11 @@ const RESIDUAL_ORDER: u32 = 2;
 /// last: the same, but for the other-channel inputs, which read other planes.
 fn carried(w: &Coefficients) -> Coefficients {
     let mut p = *w;
-    p[OWN_FEATURES..OWN_FEATURES + 4].fill(0);
+    for (v, f) in p.iter_mut().zip(&FEATURES) {
+        if !matches!(f.plane, Plane::Own) {
+            *v = 0;
+        }
+    }
     p
 }
 
