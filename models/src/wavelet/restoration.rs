@@ -418,41 +418,44 @@ impl Padded {
     fn classify(&self, count: usize, transforms: bool) -> Vec<u8> {
         let (w, h, s) = (self.width, self.height, self.stride);
         // Laplacians over the image and a 1-pixel ring (edges replicated),
-        // and for the transforms the four directional second differences.
+        // and for the transforms the four directional second differences
+        // (horizontal, vertical, ↘, ↙), each a plane of (w + 2) × (h + 2).
         let lw = w + 2;
         let mut laplacian = vec![0u16; lw * (h + 2)];
-        let mut second = if transforms { vec![[0u16; 4]; lw * (h + 2)] } else { Vec::new() };
+        let offsets = [1, s, s + 1, s - 1];
+        let mut second: Vec<Vec<u16>> = if transforms { vec![vec![0u16; lw * (h + 2)]; 4] } else { Vec::new() };
+        let d = &self.data;
         for y in 0..h + 2 {
+            let i0 = (y + PAD - 1) * s + PAD - 1;
             for x in 0..lw {
-                let i = (y + PAD - 1) * s + x + PAD - 1;
-                let d = &self.data;
+                let i = i0 + x;
                 laplacian[y * lw + x] = (4 * d[i] - d[i - 1] - d[i + 1] - d[i - s] - d[i + s]).unsigned_abs() as u16;
-                if transforms {
-                    let diff = |o: usize| (2 * d[i] - d[i - o] - d[i + o]).unsigned_abs() as u16;
-                    second[y * lw + x] = [diff(1), diff(s), diff(s + 1), diff(s - 1)];
+            }
+            for (plane, &o) in second.iter_mut().zip(&offsets) {
+                for x in 0..lw {
+                    let i = i0 + x;
+                    plane[y * lw + x] = (2 * d[i] - d[i - o] - d[i + o]).unsigned_abs() as u16;
                 }
             }
         }
-        let mut classes = vec![0u8; w * h];
-        let mut activity = vec![0u16; w * h];
-        for y in 0..h {
-            for x in 0..w {
-                activity[y * w + x] = (0..3).map(|r| laplacian[(y + r) * lw + x..][..3].iter().sum::<u16>()).sum();
-                if transforms {
-                    let mut sums = [0u16; 4];
-                    for r in 0..3 {
-                        for g in &second[(y + r) * lw + x..][..3] {
-                            for (s, v) in sums.iter_mut().zip(g) {
-                                *s += v;
-                            }
-                        }
-                    }
-                    classes[y * w + x] = transform(sums) | (directed(sums) << 2);
-                }
-            }
-        }
+        let activity = box_sums(&laplacian, w, h);
         drop(laplacian);
-        drop(second);
+        let mut classes = vec![0u8; w * h];
+        if transforms {
+            // Per row, the column sums of three rows of each difference; a
+            // pixel's 3×3 sums are then three of those.
+            let mut columns = vec![[0u16; 4]; lw];
+            for (y, row) in classes.chunks_exact_mut(w).enumerate() {
+                for (x, column) in columns.iter_mut().enumerate() {
+                    let i = y * lw + x;
+                    *column = std::array::from_fn(|k| second[k][i] + second[k][i + lw] + second[k][i + 2 * lw]);
+                }
+                for (x, class) in row.iter_mut().enumerate() {
+                    let sums = std::array::from_fn(|k| columns[x][k] + columns[x + 1][k] + columns[x + 2][k]);
+                    *class = transform(sums) | (directed(sums) << 2);
+                }
+            }
+        }
         // Octile thresholds from a histogram (an activity is at most 9 · 4 · 255);
         // a coarser count takes every other one, so that class `k` of `count`
         // groups is exactly octile classes `k · 8 / count ..`.
@@ -477,6 +480,25 @@ impl Padded {
         }
         classes
     }
+}
+
+/// The 3×3 sums of a plane of (`w` + 2) × (`h` + 2) values, one per inner
+/// position (`w` × `h`): per row, sums of three along columns, then three
+/// of those (exact: each sum stays below 2^16 for the values here).
+fn box_sums(plane: &[u16], w: usize, h: usize) -> Vec<u16> {
+    let lw = w + 2;
+    let mut columns = vec![0u16; lw];
+    let mut sums = vec![0u16; w * h];
+    for (y, row) in sums.chunks_exact_mut(w).enumerate() {
+        let (a, b, c) = (&plane[y * lw..][..lw], &plane[(y + 1) * lw..][..lw], &plane[(y + 2) * lw..][..lw]);
+        for x in 0..lw {
+            columns[x] = a[x] + b[x] + c[x];
+        }
+        for (x, v) in row.iter_mut().enumerate() {
+            *v = columns[x] + columns[x + 1] + columns[x + 2];
+        }
+    }
+    sums
 }
 
 /// The geometric transform under which a pixel sees its filter, from the
@@ -713,47 +735,73 @@ impl Statistics {
         let plane = &planes[c];
         let (width, height) = (plane.width, plane.height);
         let classes = plane.classify(MAX_CLASSES, transforms);
-        let mut base = vec![ClassStatistics::new(); 2 * MAX_CLASSES];
-        // Per block of rows and per class, one column per feature, so that each
-        // Gram entry is a dot product over contiguous memory; blocks keep the
-        // memory small for large images.
-        let mut columns: Vec<[Vec<i32>; N]> = (0..2 * MAX_CLASSES).map(|_| Default::default()).collect();
-        let mut targets: Vec<Vec<i32>> = vec![Vec::new(); 2 * MAX_CLASSES];
-        let mut rows: [Vec<i32>; N] = std::array::from_fn(|_| vec![0; width]);
-        for y0 in (0..height).step_by(BLOCK_ROWS) {
-            for y in y0..(y0 + BLOCK_ROWS).min(height) {
-                for (t, row) in rows.iter_mut().enumerate() {
-                    feature_row(planes, c, t, y, clip, row);
+        // Statistics per packed class (base class and transform) in the
+        // features as read; a transform's permutation applies at the end.
+        let mut groups = vec![ClassStatistics::new(); 2 * MAX_CLASSES * TRANSFORMS];
+        // Per block of rows, one column per feature and one of targets, with
+        // each group's pixels in a run, so that each Gram entry is a dot
+        // product over contiguous memory; blocks keep the memory small.
+        let block_rows = (BLOCK_PIXELS / width).clamp(1, height);
+        let capacity = block_rows * width;
+        let mut columns = vec![0i16; (N + 1) * capacity];
+        let mut row = vec![0i32; width];
+        let mut destination = vec![0usize; width];
+        for y0 in (0..height).step_by(block_rows) {
+            let y1 = (y0 + block_rows).min(height);
+            let mut counts = [0usize; 2 * MAX_CLASSES * TRANSFORMS];
+            for &packed in &classes[y0 * width..y1 * width] {
+                counts[usize::from(packed)] += 1;
+            }
+            let mut start = 0;
+            let runs: [std::ops::Range<usize>; 2 * MAX_CLASSES * TRANSFORMS] = std::array::from_fn(|g| {
+                start += counts[g];
+                start - counts[g]..start
+            });
+            let mut next: [usize; 2 * MAX_CLASSES * TRANSFORMS] = std::array::from_fn(|g| runs[g].start);
+            for y in y0..y1 {
+                for (d, &packed) in destination.iter_mut().zip(&classes[y * width..][..width]) {
+                    *d = next[usize::from(packed)];
+                    next[usize::from(packed)] += 1;
                 }
-                let row_classes = &classes[y * width..][..width];
-                let centre = plane.at(0, y);
-                for x in 0..width {
-                    let packed = row_classes[x];
-                    let (k, r) = (usize::from(packed >> 2), usize::from(packed & 3));
-                    for (column, &t) in columns[k].iter_mut().zip(&TRANSFORMED_FEATURES[r]) {
-                        column.push(rows[t][x]);
+                // Feature values stay within ±1020 (see `feature_row`), targets ±255.
+                for t in 0..N {
+                    feature_row(planes, c, t, y, clip, &mut row);
+                    let column = &mut columns[t * capacity..][..capacity];
+                    for (&d, &v) in destination.iter().zip(&row) {
+                        column[d] = v as i16;
                     }
-                    targets[k].push(i32::from(original[(y * width + x) * 3 + c]) - plane.data[centre + x]);
+                }
+                let centre = plane.at(0, y);
+                let decoded = &plane.data[centre..][..width];
+                let column = &mut columns[N * capacity..][..capacity];
+                for (x, (&d, &v)) in destination.iter().zip(decoded).enumerate() {
+                    column[d] = (i32::from(original[(y * width + x) * 3 + c]) - v) as i16;
                 }
             }
-            for ((s, columns), target) in base.iter_mut().zip(&mut columns).zip(&mut targets) {
+            for (s, run) in groups.iter_mut().zip(runs) {
+                let column = |t: usize| &columns[t * capacity..][run.clone()];
                 for a in 0..N {
                     for b in a..N {
-                        s.gram[a][b] += dot(&columns[a], &columns[b]);
+                        s.gram[a][b] += dot(column(a), column(b));
                     }
-                    s.cross[a] += dot(&columns[a], target);
+                    s.cross[a] += dot(column(a), column(N));
                 }
-                s.pixels += target.len() as f64;
-                columns.iter_mut().for_each(Vec::clear);
-                target.clear();
+                s.pixels += run.len() as f64;
             }
         }
-        for s in &mut base {
-            for a in 0..N {
-                for b in 0..a {
-                    s.gram[a][b] = s.gram[b][a];
+        // A pixel under transform r sees feature t as read feature
+        // TRANSFORMED_FEATURES[r][t]; the Grams above hold only a ≤ b.
+        let mut base = vec![ClassStatistics::new(); 2 * MAX_CLASSES];
+        for (g, s) in groups.iter().enumerate() {
+            let permutation = &TRANSFORMED_FEATURES[g % TRANSFORMS];
+            let base = &mut base[g / TRANSFORMS];
+            for (a, &pa) in permutation.iter().enumerate() {
+                for (b, &pb) in permutation.iter().enumerate() {
+                    base.gram[a][b] += s.gram[pa.min(pb)][pa.max(pb)];
                 }
+                base.cross[a] += s.cross[pa];
             }
+            base.pixels += s.pixels;
         }
         Self { base }
     }
@@ -771,16 +819,34 @@ impl Statistics {
     }
 }
 
-/// Rows per block of the encoder's statistics.
-const BLOCK_ROWS: usize = 32;
+/// Pixels per block of the encoder's statistics (whole rows, at least one).
+const BLOCK_PIXELS: usize = 1 << 15;
 
-/// Exact dot product of two feature columns (|v| ≤ 1020): blocks of 2048
-/// products fit an `i32`, which lets the loop vectorise. (The sums stay exact
-/// in `f64` below 2^53, far above any image's.)
-fn dot(a: &[i32], b: &[i32]) -> f64 {
+/// Exact dot product of two feature columns (|v| ≤ 1020, so `i16`), with
+/// AVX2 where the CPU has it (the same integers either way).
+fn dot(a: &[i16], b: &[i16]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { dot_avx2(a, b) };
+    }
+    dot_blocks(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dot_avx2(a: &[i16], b: &[i16]) -> f64 {
+    dot_blocks(a, b)
+}
+
+/// Blocks of 2048 products fit an `i32`, which lets the loop vectorise to
+/// multiply-adds of 16-bit pairs. (The sums stay exact in `f64` below 2^53,
+/// far above any image's.)
+#[inline(always)]
+fn dot_blocks(a: &[i16], b: &[i16]) -> f64 {
     a.chunks(2048)
         .zip(b.chunks(2048))
-        .map(|(a, b)| i64::from(a.iter().zip(b).map(|(x, y)| x * y).sum::<i32>()))
+        .map(|(a, b)| i64::from(a.iter().zip(b).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum::<i32>()))
         .sum::<i64>() as f64
 }
 
@@ -1004,6 +1070,85 @@ mod tests {
         assert_eq!(at(12, 3, &mut row), -28);
         // The second (B), diagonal: -4 * 9.
         assert_eq!(at(15, 3, &mut row), -36);
+    }
+
+    #[test]
+    fn statistics_equal_a_direct_sum_over_pixels() {
+        // Wide enough for several blocks of rows, so that runs per block,
+        // transform permutations and the block sums are all exercised.
+        let (w, h) = (300, 260);
+        assert!(w * h > 2 * BLOCK_PIXELS);
+        let (original, decoded) = sharp_and_blurred(w, h);
+        let planes: [Padded; 3] = std::array::from_fn(|c| Padded::channel(&decoded, c, w, h));
+        let c = 1;
+        let stats = Statistics::gather(&planes, &original, c, 5, true);
+        // The same sums, pixel by pixel, with each pixel's features read
+        // under its transform.
+        let classes = planes[c].classify(MAX_CLASSES, true);
+        let mut direct = vec![ClassStatistics::new(); 2 * MAX_CLASSES];
+        let mut rows = vec![vec![0; w]; N];
+        for y in 0..h {
+            for (t, row) in rows.iter_mut().enumerate() {
+                feature_row(&planes, c, t, y, 5, row);
+            }
+            for x in 0..w {
+                let packed = classes[y * w + x];
+                let s = &mut direct[usize::from(packed >> 2)];
+                let f: Vec<f64> =
+                    TRANSFORMED_FEATURES[usize::from(packed & 3)].iter().map(|&t| f64::from(rows[t][x])).collect();
+                let target = f64::from(original[(y * w + x) * 3 + c]) - f64::from(decoded[(y * w + x) * 3 + c]);
+                for a in 0..N {
+                    for b in 0..N {
+                        s.gram[a][b] += f[a] * f[b];
+                    }
+                    s.cross[a] += f[a] * target;
+                }
+                s.pixels += 1.0;
+            }
+        }
+        assert!(direct.iter().filter(|s| s.pixels > 0.0).count() > 8);
+        for (got, want) in stats.base.iter().zip(&direct) {
+            assert_eq!(got.gram, want.gram);
+            assert_eq!(got.cross, want.cross);
+            assert_eq!(got.pixels, want.pixels);
+        }
+    }
+
+    #[test]
+    fn activity_is_the_three_by_three_sum_of_absolute_laplacians() {
+        let (w, h) = (37, 23);
+        let (_, decoded) = sharp_and_blurred(w, h);
+        let plane = Padded::channel(&decoded, 0, w, h);
+        let d = &plane.data;
+        let s = plane.stride as isize;
+        let laplacian = |i: isize| {
+            (4 * d[i as usize] - d[(i - 1) as usize] - d[(i + 1) as usize] - d[(i - s) as usize] - d[(i + s) as usize])
+                .unsigned_abs()
+        };
+        let second =
+            |i: isize, o: isize| (2 * d[i as usize] - d[(i - o) as usize] - d[(i + o) as usize]).unsigned_abs();
+        let classes = plane.classify(MAX_CLASSES, true);
+        let mut activity = Vec::new();
+        for y in 0..h {
+            for x in 0..w {
+                let (mut a, mut sums) = (0, [0u16; 4]);
+                for dy in -1..=1 {
+                    for dx in -1..=1 {
+                        let i = plane.at(x, y) as isize + dy * s + dx;
+                        a += laplacian(i);
+                        for (sum, o) in sums.iter_mut().zip([1, s, s + 1, s - 1]) {
+                            *sum += second(i, o) as u16;
+                        }
+                    }
+                }
+                assert_eq!(classes[y * w + x] & 7, transform(sums) | (directed(sums) << 2), "pixel ({x}, {y})");
+                activity.push((a, classes[y * w + x] >> 3));
+            }
+        }
+        // Activity classes ascend with the activity.
+        activity.sort();
+        assert!(activity.windows(2).all(|p| p[0].1 <= p[1].1));
+        assert_eq!(activity.last().unwrap().1, (MAX_CLASSES - 1) as u8);
     }
 
     #[test]
