@@ -10,6 +10,7 @@
 //! runs the synthesis transform forward and backward), which is why it is an effort setting.
 
 use crate::entropy::{total_bits, Quantization};
+use crate::hyperprior::gain::GainedLatents;
 use crate::model::ForwardOutput;
 use anyhow::{ensure, Result};
 use tch::Tensor;
@@ -115,6 +116,21 @@ pub fn minimise(
     }
     let report = RefinementReport { steps: cfg.steps, initial_cost, best_cost: best.0, best_step: best.2 };
     Ok((best.1, report))
+}
+
+/// [`minimise`] over a gained-latent model's y and z, starting from the analysis transforms'
+/// `l`: `candidate(y, z, mode)` runs the model's forward pass from them (with `l`'s inverse
+/// gains). Returns the best y and z found, with the report.
+pub(crate) fn minimise_gained(
+    x: &Tensor,
+    l: &GainedLatents,
+    cfg: &Refinement,
+    candidate: impl Fn(&Tensor, &Tensor, Quantization) -> ForwardOutput,
+) -> Result<(Tensor, Tensor, RefinementReport)> {
+    let (best, report) =
+        minimise(x, &[l.y.shallow_clone(), l.z.shallow_clone()], cfg, |v, mode| candidate(&v[0], &v[1], mode))?;
+    let [y, z]: [Tensor; 2] = best.try_into().map_err(|_| anyhow::anyhow!("refinement returns two latents"))?;
+    Ok((y, z, report))
 }
 
 /// Adam (Kingma & Ba) over plain tensors: the latents are not variables of a VarStore.

@@ -1,7 +1,7 @@
 //! Encoder-side latent refinement: with the shipped weights it lowers the real coded cost
 //! (bytes and decoded 8-bit pixels, not the training estimate); on tiny random models of every
-//! hyperprior-family architecture it runs and keeps the streams decodable; with no steps it
-//! codes exactly what `compress` codes.
+//! learned architecture (the hyperprior family and ELIC) it runs and keeps the streams
+//! decodable; with no steps it codes exactly what `compress` codes.
 
 mod common;
 
@@ -67,17 +67,23 @@ fn refinement_lowers_the_real_coded_cost_of_the_shipped_model() {
     }
 }
 
-/// Every hyperprior-family model refines (tiny random models): the search runs, returns
-/// latents no worse than it started from, and the streams decode (their symbol checksums hold).
+/// Every learned model refines (tiny random models): the search runs, returns latents no
+/// worse than it started from, and the streams decode (their symbol checksums hold). ELIC's
+/// search runs through its checkerboard and channel contexts, which the coder then rebuilds
+/// from the refined latents.
 #[test]
-fn every_hyperprior_family_model_refines() {
+fn every_learned_model_refines() {
     let mut gained = ModelConfig::new(Arch::Mbt2018Mean, 8, 12);
     gained.rate_levels = 3;
+    let mut gained_elic = ModelConfig::new(Arch::Elic, 8, 40);
+    gained_elic.rate_levels = 3;
     let configs = [
         (ModelConfig::new(Arch::Bmshj2018Factorized, 8, 12), Rate::Default),
         (ModelConfig::new(Arch::Bmshj2018Hyperprior, 8, 12), Rate::Default),
         (ModelConfig::new(Arch::Mbt2018Mean, 8, 12), Rate::Default),
         (gained, Rate::Continuous(1.25)),
+        (ModelConfig::new(Arch::Elic, 8, 40), Rate::Default),
+        (gained_elic, Rate::Continuous(0.75)),
     ];
     for (cfg, rate) in configs {
         let (_vs, model) = build(&cfg, 11);
@@ -89,24 +95,19 @@ fn every_hyperprior_family_model_refines() {
 
 #[test]
 fn zero_steps_code_what_compress_codes() {
-    let mut cfg = ModelConfig::new(Arch::Mbt2018Mean, 8, 12);
-    cfg.rate_levels = 3;
-    let (_vs, model) = build(&cfg, 13);
-    let x = smooth_image(64, 64, 14);
-    let rate = Rate::Continuous(0.5);
-    let plain = model.compress(&x, &rate).unwrap();
-    let (refined, report) = model.compress_refined(&x, &rate, &Refinement::new(0, LAMBDA, (64, 64))).unwrap();
-    assert_eq!(plain, refined);
-    assert_eq!((report.best_step, report.best_cost), (0, report.initial_cost));
-}
-
-#[test]
-fn models_without_refinement_say_so() {
-    let (_vs, model) = build(&ModelConfig::new(Arch::Elic, 8, 40), 15);
-    assert!(!model.supports_refinement());
-    let x = smooth_image(64, 64, 16);
-    let err = model.compress_refined(&x, &Rate::Default, &Refinement::new(3, LAMBDA, (64, 64))).unwrap_err();
-    assert!(err.to_string().contains("no encoder-side latent refinement"), "{err}");
+    let mut mean_scale = ModelConfig::new(Arch::Mbt2018Mean, 8, 12);
+    mean_scale.rate_levels = 3;
+    let mut elic = ModelConfig::new(Arch::Elic, 8, 40);
+    elic.rate_levels = 3;
+    for (seed, cfg) in [(13, mean_scale), (15, elic)] {
+        let (_vs, model) = build(&cfg, seed);
+        let x = smooth_image(64, 64, seed + 1);
+        let rate = Rate::Continuous(0.5);
+        let plain = model.compress(&x, &rate).unwrap();
+        let (refined, report) = model.compress_refined(&x, &rate, &Refinement::new(0, LAMBDA, (64, 64))).unwrap();
+        assert_eq!(plain, refined, "{:?}", cfg.arch);
+        assert_eq!((report.best_step, report.best_cost), (0, report.initial_cost));
+    }
 }
 
 #[test]

@@ -42,6 +42,7 @@ use crate::hyperprior::{
     GdnSynthesis,
 };
 use crate::model::{CompressedLatents, ForwardOutput, ImageModel, Rate};
+use crate::refine::{self, Refinement, RefinementReport};
 use anyhow::{ensure, Context, Result};
 use context::{code_step, Checkerboard, Coder, ExactNets, FloatNets, SliceModel, SliceNets};
 use neco_bitstream::entropy::{SymbolDecoder, SymbolEncoder};
@@ -266,43 +267,17 @@ impl Elic {
     }
 
     /// Latent y, hyper stream and hyper parameters of one image, as compress computes them.
-    fn analyse_for_coding(
-        &self,
-        x: &Tensor,
-        rate: &Rate,
-        checksum: &mut SymbolChecksum,
-    ) -> Result<(GainedLatents, Vec<u8>, Tensor)> {
-        let (b, _, _, _) = x.size4()?;
-        ensure!(b == 1, "compress codes one image at a time, got a batch of {b}");
-        let l = self.analyse(x, rate)?;
-        let (hyper_stream, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, checksum)?;
-        let hyper = self.coding_hyper(&z_hat, &l.z_inverse, rate)?;
-        Ok((l, hyper_stream, hyper))
-    }
-}
-
-impl ImageModel for Elic {
-    fn arch(&self) -> &'static str {
-        "elic"
-    }
-
-    fn stride(&self) -> i64 {
-        64
-    }
-
-    fn rate_levels(&self) -> usize {
-        gain::rate_levels(self.gains.as_ref())
-    }
-
-    fn forward(&self, x: &Tensor, mode: Quantization, rate: &Rate) -> ForwardOutput {
-        let l = self.analyse(x, rate).expect("rate selection is valid");
-        let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(&l.z, mode);
+    /// The training forward pass from gained latents `y` and `z` (the analysis transforms'
+    /// or, in refinement, the searched ones), with `l`'s inverse gains; each latent is
+    /// quantized with `mode`.
+    fn forward_latents(&self, y: &Tensor, z: &Tensor, l: &GainedLatents, mode: Quantization) -> ForwardOutput {
+        let (z_hat, z_likelihoods) = self.entropy_bottleneck.forward(z, mode);
         let hyper = self.hyper_parameters(&z_hat, &l.z_inverse);
-        let (_, _, h, w) = l.y.size4().expect("y is B×M×h×w");
+        let (_, _, h, w) = y.size4().expect("y is B×M×h×w");
         let board = Checkerboard::new(h, w);
         let hyper_anchors = board.gather(&hyper, true);
         let hyper_non_anchors = board.gather(&hyper, false);
-        let ys = l.y.split_with_sizes(self.config.groups.as_slice(), 1);
+        let ys = y.split_with_sizes(self.config.groups.as_slice(), 1);
         let mut decoded: Vec<Tensor> = Vec::with_capacity(self.slices.len());
         let mut likelihoods = Vec::with_capacity(self.slices.len());
         for (slice, y_k) in self.slices.iter().zip(&ys) {
@@ -338,6 +313,62 @@ impl ImageModel for Elic {
             x_hat: self.g_s.forward(&(y_hat * &l.y_inverse)),
             likelihoods: vec![y_likelihoods, z_likelihoods],
         }
+    }
+
+    fn analyse_for_coding(
+        &self,
+        x: &Tensor,
+        rate: &Rate,
+        checksum: &mut SymbolChecksum,
+    ) -> Result<(GainedLatents, Vec<u8>, Tensor)> {
+        let (b, _, _, _) = x.size4()?;
+        ensure!(b == 1, "compress codes one image at a time, got a batch of {b}");
+        let l = self.analyse(x, rate)?;
+        let (hyper_stream, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, checksum)?;
+        let hyper = self.coding_hyper(&z_hat, &l.z_inverse, rate)?;
+        Ok((l, hyper_stream, hyper))
+    }
+}
+
+impl ImageModel for Elic {
+    fn arch(&self) -> &'static str {
+        "elic"
+    }
+
+    fn stride(&self) -> i64 {
+        64
+    }
+
+    fn rate_levels(&self) -> usize {
+        gain::rate_levels(self.gains.as_ref())
+    }
+
+    fn forward(&self, x: &Tensor, mode: Quantization, rate: &Rate) -> ForwardOutput {
+        let l = self.analyse(x, rate).expect("rate selection is valid");
+        self.forward_latents(&l.y, &l.z, &l, mode)
+    }
+
+    fn supports_refinement(&self) -> bool {
+        true
+    }
+
+    fn compress_refined(
+        &self,
+        x: &Tensor,
+        rate: &Rate,
+        refinement: &Refinement,
+    ) -> Result<(CompressedLatents, RefinementReport)> {
+        let (b, _, _, _) = x.size4()?;
+        ensure!(b == 1, "compress codes one image at a time, got a batch of {b}");
+        let l = tch::no_grad(|| self.analyse(x, rate))?;
+        let (y, z, report) =
+            refine::minimise_gained(x, &l, refinement, |y, z, mode| self.forward_latents(y, z, &l, mode))?;
+        let _guard = tch::no_grad_guard();
+        let mut checksum = SymbolChecksum::new();
+        let (hyper_stream, z_hat) = compress_hyper(&self.entropy_bottleneck, &z, &mut checksum)?;
+        let hyper = self.coding_hyper(&z_hat, &l.z_inverse, rate)?;
+        let (latent, _) = self.encode_latent(&y, &hyper, &mut checksum)?;
+        Ok((CompressedLatents { hyper: Some(hyper_stream), latent, symbol_checksum: checksum.digest() }, report))
     }
 
     fn bottleneck(&self) -> &EntropyBottleneck {

@@ -161,12 +161,10 @@ impl ImageModel for MeanScaleHyperprior {
         refinement: &Refinement,
     ) -> Result<(CompressedLatents, RefinementReport)> {
         let l = tch::no_grad(|| self.analyse(x, rate))?;
-        let (best, report) =
-            refine::minimise(x, &[l.y.shallow_clone(), l.z.shallow_clone()], refinement, |v, mode| {
-                self.forward_latents(&v[0], &v[1], &l, mode)
-            })?;
+        let (y, z, report) =
+            refine::minimise_gained(x, &l, refinement, |y, z, mode| self.forward_latents(y, z, &l, mode))?;
         let _guard = tch::no_grad_guard();
-        Ok((self.code_latents(&best[0], &best[1], &l.z_inverse, rate)?, report))
+        Ok((self.code_latents(&y, &z, &l.z_inverse, rate)?, report))
     }
 
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor> {
