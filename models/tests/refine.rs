@@ -11,6 +11,14 @@ use tch::{Device, Kind, Tensor};
 
 const LAMBDA: f64 = 0.01;
 
+/// Refinement seeds libtorch's one global generator, so tests that draw from it in parallel
+/// would change each other's Gumbel noise (and results); each test holds this lock.
+static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    GLOBAL_RNG.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// λ·255²·MSE of the decoded visible pixels (8-bit, as a user sees them) plus the coded bits
 /// per visible pixel.
 fn real_cost(
@@ -55,6 +63,7 @@ fn photo(height: i64, width: i64) -> Tensor {
 /// and a high rate level. The padding (to 128×64) is free.
 #[test]
 fn refinement_lowers_the_real_coded_cost_of_the_shipped_model() {
+    let _rng = serial();
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/hyperprior.safetensors");
     let loaded = neco_models::weights::load(&path, Device::Cpu).unwrap();
     let model = loaded.model.as_ref();
@@ -73,6 +82,7 @@ fn refinement_lowers_the_real_coded_cost_of_the_shipped_model() {
 /// from the refined latents.
 #[test]
 fn every_learned_model_refines() {
+    let _rng = serial();
     let mut gained = ModelConfig::new(Arch::Mbt2018Mean, 8, 12);
     gained.rate_levels = 3;
     let mut gained_elic = ModelConfig::new(Arch::Elic, 8, 40);
@@ -95,6 +105,7 @@ fn every_learned_model_refines() {
 
 #[test]
 fn zero_steps_code_what_compress_codes() {
+    let _rng = serial();
     let mut mean_scale = ModelConfig::new(Arch::Mbt2018Mean, 8, 12);
     mean_scale.rate_levels = 3;
     let mut elic = ModelConfig::new(Arch::Elic, 8, 40);
@@ -112,6 +123,7 @@ fn zero_steps_code_what_compress_codes() {
 
 #[test]
 fn refinement_rejects_a_bad_lambda() {
+    let _rng = serial();
     let (_vs, model) = build(&ModelConfig::new(Arch::Mbt2018Mean, 8, 12), 17);
     let x = smooth_image(64, 64, 18);
     for lambda in [0.0, -1.0, f64::NAN] {

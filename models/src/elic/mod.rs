@@ -266,7 +266,6 @@ impl Elic {
         Ok((enc.finish(), y_hat))
     }
 
-    /// Latent y, hyper stream and hyper parameters of one image, as compress computes them.
     /// The training forward pass from gained latents `y` and `z` (the analysis transforms'
     /// or, in refinement, the searched ones), with `l`'s inverse gains; each latent is
     /// quantized with `mode`.
@@ -315,18 +314,27 @@ impl Elic {
         }
     }
 
-    fn analyse_for_coding(
-        &self,
-        x: &Tensor,
-        rate: &Rate,
-        checksum: &mut SymbolChecksum,
-    ) -> Result<(GainedLatents, Vec<u8>, Tensor)> {
+    /// One image's gained latents, as compress codes them (a batch of one).
+    fn analyse_one(&self, x: &Tensor, rate: &Rate) -> Result<GainedLatents> {
         let (b, _, _, _) = x.size4()?;
         ensure!(b == 1, "compress codes one image at a time, got a batch of {b}");
-        let l = self.analyse(x, rate)?;
-        let (hyper_stream, z_hat) = compress_hyper(&self.entropy_bottleneck, &l.z, checksum)?;
-        let hyper = self.coding_hyper(&z_hat, &l.z_inverse, rate)?;
-        Ok((l, hyper_stream, hyper))
+        self.analyse(x, rate)
+    }
+
+    /// Codes gained latents y and z (with z's inverse gain): z with the factorized prior, y
+    /// with the contexts and the hyper parameters its ẑ gives. Also returns ŷ.
+    fn code_latents(
+        &self,
+        y: &Tensor,
+        z: &Tensor,
+        z_inverse: &Tensor,
+        rate: &Rate,
+    ) -> Result<(CompressedLatents, Tensor)> {
+        let mut checksum = SymbolChecksum::new();
+        let (hyper_stream, z_hat) = compress_hyper(&self.entropy_bottleneck, z, &mut checksum)?;
+        let hyper = self.coding_hyper(&z_hat, z_inverse, rate)?;
+        let (latent, y_hat) = self.encode_latent(y, &hyper, &mut checksum)?;
+        Ok((CompressedLatents { hyper: Some(hyper_stream), latent, symbol_checksum: checksum.digest() }, y_hat))
     }
 }
 
@@ -358,17 +366,11 @@ impl ImageModel for Elic {
         rate: &Rate,
         refinement: &Refinement,
     ) -> Result<(CompressedLatents, RefinementReport)> {
-        let (b, _, _, _) = x.size4()?;
-        ensure!(b == 1, "compress codes one image at a time, got a batch of {b}");
-        let l = tch::no_grad(|| self.analyse(x, rate))?;
+        let l = tch::no_grad(|| self.analyse_one(x, rate))?;
         let (y, z, report) =
             refine::minimise_gained(x, &l, refinement, |y, z, mode| self.forward_latents(y, z, &l, mode))?;
         let _guard = tch::no_grad_guard();
-        let mut checksum = SymbolChecksum::new();
-        let (hyper_stream, z_hat) = compress_hyper(&self.entropy_bottleneck, &z, &mut checksum)?;
-        let hyper = self.coding_hyper(&z_hat, &l.z_inverse, rate)?;
-        let (latent, _) = self.encode_latent(&y, &hyper, &mut checksum)?;
-        Ok((CompressedLatents { hyper: Some(hyper_stream), latent, symbol_checksum: checksum.digest() }, report))
+        Ok((self.code_latents(&y, &z, &l.z_inverse, rate)?.0, report))
     }
 
     fn bottleneck(&self) -> &EntropyBottleneck {
@@ -386,10 +388,8 @@ impl ImageModel for Elic {
 
     fn compress(&self, x: &Tensor, rate: &Rate) -> Result<CompressedLatents> {
         let _guard = tch::no_grad_guard();
-        let mut checksum = SymbolChecksum::new();
-        let (l, hyper_stream, hyper) = self.analyse_for_coding(x, rate, &mut checksum)?;
-        let (latent, _) = self.encode_latent(&l.y, &hyper, &mut checksum)?;
-        Ok(CompressedLatents { hyper: Some(hyper_stream), latent, symbol_checksum: checksum.digest() })
+        let l = self.analyse_one(x, rate)?;
+        Ok(self.code_latents(&l.y, &l.z, &l.z_inverse, rate)?.0)
     }
 
     fn decompress(&self, latents: &CompressedLatents, height: i64, width: i64, rate: &Rate) -> Result<Tensor> {
@@ -405,9 +405,8 @@ impl ImageModel for Elic {
 
     fn quantized_latent(&self, x: &Tensor, rate: &Rate) -> Result<Tensor> {
         let _guard = tch::no_grad_guard();
-        let mut checksum = SymbolChecksum::new();
-        let (l, _, hyper) = self.analyse_for_coding(x, rate, &mut checksum)?;
-        Ok(self.encode_latent(&l.y, &hyper, &mut checksum)?.1)
+        let l = self.analyse_one(x, rate)?;
+        Ok(self.code_latents(&l.y, &l.z, &l.z_inverse, rate)?.1)
     }
 
     fn set_exact_arithmetic(&mut self, exact: bool) -> bool {
