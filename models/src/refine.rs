@@ -39,7 +39,7 @@ const END_TEMPERATURE: f64 = 0.05;
 /// best rounded latents are the ones coded.
 const CHECK_EVERY: usize = 5;
 /// The soft rounding draws Gumbel noise; seeding it makes an encode repeatable.
-const NOISE_SEED: i64 = 0x6e65636f;
+const NOISE_SEED: u64 = 0x6e65636f;
 
 impl Refinement {
     pub fn new(steps: usize, lambda: f64, visible: (i64, i64)) -> Self {
@@ -78,7 +78,7 @@ fn rd_cost(x: &Tensor, candidate: &ForwardOutput, cfg: &Refinement) -> Tensor {
 /// is checked at the start, every few steps and at the end, so refinement never returns
 /// latents that cost more (under the float networks) than the ones it was given.
 ///
-/// Seeds libtorch's global generator (for repeatable encodes).
+/// Seeds this thread's soft-rounding noise, so an encode is repeatable, alone or beside others.
 pub fn minimise(
     x: &Tensor,
     start: &[Tensor],
@@ -87,7 +87,7 @@ pub fn minimise(
 ) -> Result<(Vec<Tensor>, RefinementReport)> {
     ensure!(cfg.lambda.is_finite() && cfg.lambda > 0.0, "refinement needs a positive λ, not {}", cfg.lambda);
     ensure!(cfg.visible.0 > 0 && cfg.visible.1 > 0, "refinement needs a non-empty image");
-    tch::manual_seed(NOISE_SEED);
+    crate::entropy::seed_soft_round(NOISE_SEED);
     let _heap = HeapReuse::begin();
     let mut vars: Vec<Tensor> = start.iter().map(|t| t.detach().copy().set_requires_grad(true)).collect();
     let rounded_cost = |vars: &[Tensor]| tch::no_grad(|| rd_cost(x, &candidate(vars, Quantization::Round), cfg));

@@ -11,8 +11,8 @@ use tch::{Device, Kind, Tensor};
 
 const LAMBDA: f64 = 0.01;
 
-/// Refinement seeds libtorch's one global generator, so tests that draw from it in parallel
-/// would change each other's Gumbel noise (and results); each test holds this lock.
+/// The tests build their random models from libtorch's one global generator, seeded; in
+/// parallel they would change each other's draws, so each test holds this lock.
 static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
@@ -73,6 +73,29 @@ fn refinement_lowers_the_real_coded_cost_of_the_shipped_model() {
         let plain = real_cost(model, &x, (120, 60), &rate, lambda, None);
         let refined = real_cost(model, &x, (120, 60), &rate, lambda, Some(30));
         assert!(refined < plain * 0.99, "level {level}: refined cost {refined:.4} is not 1 % below plain {plain:.4}");
+    }
+}
+
+/// Refinements side by side, as `neco eval --jobs` runs them on threads, code exactly what one
+/// alone codes: the soft rounding draws from a per-thread source, not from libtorch's global
+/// generator, which every thread shares.
+#[test]
+fn refinements_side_by_side_code_what_one_alone_codes() {
+    let _rng = serial();
+    let refine = || {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights/hyperprior.safetensors");
+        let loaded = neco_models::weights::load(&path, Device::Cpu).unwrap();
+        let cfg = Refinement::new(30, 0.0035, (64, 64));
+        loaded.model.compress_refined(&photo(64, 64), &Rate::Continuous(1.0), &cfg).unwrap()
+    };
+    let (alone, report) = refine();
+    assert!(report.best_step > 0, "the search must move the latents for its noise to matter: {report:?}");
+    let side_by_side: Vec<_> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2).map(|_| s.spawn(|| refine().0)).collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    for streams in side_by_side {
+        assert_eq!(streams, alone);
     }
 }
 

@@ -9,6 +9,9 @@ pub use bottleneck::{EntropyBottleneck, TABLES_KEY};
 pub use checksum::{desync_error, SymbolChecksum, SymbolDigest, DESYNC_DECODE_MESSAGE, MISMATCH_MESSAGE};
 pub use gaussian::GaussianConditional;
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cell::RefCell;
 use tch::Tensor;
 
 /// Likelihoods below this are clamped (CompressAI's `likelihood_lower_bound`), so a rate term
@@ -71,10 +74,32 @@ fn soft_round(v: &Tensor, temperature: f64) -> Tensor {
     let (lower, upper) = (v.floor(), v.ceil());
     let logit = |distance: Tensor| -distance.clamp(EDGE, 1.0 - EDGE).atanh() / temperature;
     let logits = Tensor::stack(&[logit(v - &lower), logit(&upper - v)], 0);
-    let uniform = logits.rand_like().clamp(1e-10, 1.0 - 1e-10);
+    let uniform = soft_round_uniform(&logits).clamp(1e-10, 1.0 - 1e-10);
     let gumbel = -(-uniform.log()).log();
     let weights = ((logits + gumbel) / temperature).softmax(0, tch::Kind::Float);
     lower * weights.get(0) + upper * weights.get(1)
+}
+
+thread_local! {
+    /// The soft rounding's noise source: one per thread, not libtorch's global generator, so
+    /// that refinements running side by side (`neco eval --jobs`, a library's threads) draw
+    /// the same noise as one alone, and a refined encode is repeatable.
+    static SOFT_ROUND_NOISE: RefCell<ChaCha8Rng> = RefCell::new(ChaCha8Rng::seed_from_u64(0));
+}
+
+/// Restarts this thread's soft-rounding noise at `seed` ([`crate::refine`] does, per image).
+pub(crate) fn seed_soft_round(seed: u64) {
+    SOFT_ROUND_NOISE.with(|rng| *rng.borrow_mut() = ChaCha8Rng::seed_from_u64(seed));
+}
+
+/// Uniform noise in [0, 1) shaped, typed and placed as `like`, from this thread's source.
+fn soft_round_uniform(like: &Tensor) -> Tensor {
+    let n = like.numel();
+    let values: Vec<f32> = SOFT_ROUND_NOISE.with(|rng| {
+        let mut rng = rng.borrow_mut();
+        (0..n).map(|_| rng.gen::<f32>()).collect()
+    });
+    Tensor::from_slice(&values).view(like.size().as_slice()).to_kind(like.kind()).to_device(like.device())
 }
 
 /// Total bits of a likelihood tensor: `Σ −log2 p`.
