@@ -60,8 +60,11 @@ const STREAMS: &[Golden] = &[
     Golden { file: "wavelet-v4-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: true },
     // Version 5 (transformed, split and predicted restoration filters in up
     // to three passes, primed LL models), small and whole.
-    Golden { file: "wavelet-v5-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: false },
-    Golden { file: "wavelet-v5-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: false },
+    Golden { file: "wavelet-v5-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: true },
+    Golden { file: "wavelet-v5-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: true },
+    // Version 6 (LL residuals by context mixing, an "above three" flag), small and whole.
+    Golden { file: "wavelet-v6-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: false },
+    Golden { file: "wavelet-v6-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: false },
 ];
 
 const SUMS: &str = "SHA256SUMS";

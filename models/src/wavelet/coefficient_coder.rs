@@ -6,9 +6,10 @@
 //! median edge detector (LOCO-I) prediction; detail coefficients as
 //! significance, magnitude and sign with the contexts of [`super::context`].
 //! From format version 3 the binary decisions (significance, a "magnitude
-//! above one" flag, from version 4 an "above two" flag, sign) are coded by
-//! context mixing ([`super::mixed_context`]), and the magnitude model codes
-//! the rest.
+//! above one" flag, from version 4 an "above two" flag, from version 6 an
+//! "above three" flag, sign) are coded by context mixing
+//! ([`super::mixed_context`]), and the magnitude model codes the rest; from
+//! version 6 the LL residuals are mixed decisions too ([`super::ll_mixed`]).
 //! Magnitudes of at least [`ESCAPE`] escape to an Exp-Golomb code whose length
 //! has its own adaptive model.
 //!
@@ -19,6 +20,7 @@
 
 use super::adaptive::{AdaptiveModel, Coder};
 use super::context::{BandContext, BinaryModel, DetailModels, Models, ESCAPE, PARENT_WEIGHT, SIBLING_WEIGHT};
+use super::ll_mixed::LlContext;
 use super::quantize::{Quantizer, MAX_Q};
 use super::transform::{Band, BandKind, Layout};
 use anyhow::Result;
@@ -131,10 +133,10 @@ fn code_detail<C: Coder>(io: &mut C, mut m: DetailModels, v: i32) -> Result<i32>
         return Ok(0);
     }
     let rest = v.unsigned_abs().saturating_sub(1);
-    // Unary flags first ("above one", "above two", as the version has them),
+    // Unary flags first ("above one", "above two", "above three", as the version has them),
     // then the magnitude model codes what is left.
     let mut mag = 1;
-    let flags = [m.above_one.as_mut(), m.above_two.as_mut()];
+    let flags = [m.above_one.as_mut(), m.above_two.as_mut(), m.above_three.as_mut()];
     for flag in flags.into_iter().flatten() {
         if !flag.code(io, rest >= mag as u32)? {
             return code_sign(io, &mut m.sign, v, mag);
@@ -160,6 +162,7 @@ fn code_ll<C: Coder>(
     plane: &mut [i32],
 ) -> Result<()> {
     let lim = MAX_Q as i32;
+    let mut residuals = vec![0u32; band.w * band.h];
     for y in 0..band.h {
         for x in 0..band.w {
             let i = (band.y0 + y) * stride + band.x0 + x;
@@ -179,10 +182,30 @@ fn code_ll<C: Coder>(
             } else {
                 a + b - c
             };
-            let (magnitude, escape) = models.ll(class, (a - c).unsigned_abs() + (b - c).unsigned_abs());
+            let activity = (a - c).unsigned_abs() + (b - c).unsigned_abs();
             let residual = plane[i] - prediction;
-            let m = code_magnitude(io, magnitude, escape, residual.unsigned_abs())? as i32;
-            let r = if m != 0 && io.bits(u32::from(residual < 0), 1)? == 1 { -m } else { m };
+            let r = if let Some(ll) = models.ll_mixed.as_mut() {
+                // The residual magnitudes coded left and above (at the left
+                // edge, the row above's first).
+                let left = if x > 0 {
+                    residuals[y * band.w + x - 1]
+                } else if y > 0 {
+                    residuals[(y - 1) * band.w]
+                } else {
+                    0
+                };
+                let up = if y > 0 { residuals[(y - 1) * band.w + x] } else { left };
+                ll.code(io, &LlContext::new(class, activity, left, up), residual)?
+            } else {
+                let (magnitude, escape) = models.ll(class, activity);
+                let m = code_magnitude(io, magnitude, escape, residual.unsigned_abs())? as i32;
+                if m != 0 && io.bits(u32::from(residual < 0), 1)? == 1 {
+                    -m
+                } else {
+                    m
+                }
+            };
+            residuals[y * band.w + x] = r.unsigned_abs();
             plane[i] = (prediction + r).clamp(-lim, lim);
         }
     }
@@ -241,6 +264,13 @@ fn magnitude_bits(m: &mut DetailModels, rest: u32) -> f32 {
             }
             flag_bits += two.cost(true);
             rest -= 1;
+            if let Some(three) = &mut m.above_three {
+                if rest == 0 {
+                    return flag_bits + three.cost(false);
+                }
+                flag_bits += three.cost(true);
+                rest -= 1;
+            }
         }
     }
     let escape_bits = if rest >= ESCAPE { 2.0 * (rest - ESCAPE + 1).ilog2() as f32 + 1.0 } else { 0.0 };

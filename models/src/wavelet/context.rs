@@ -23,6 +23,7 @@
 //! Encoder and decoder share this code: there is one context function.
 
 use super::adaptive::{new_model, AdaptiveModel, Coder};
+use super::ll_mixed::LlModels;
 use super::mixed_context::MixedModels;
 use super::mixing::{Contexts, Mixer};
 use super::transform::{Band, BandKind};
@@ -71,6 +72,8 @@ pub struct Models {
     magnitude: Vec<AdaptiveModel>,
     sign: Vec<AdaptiveModel>,
     escape: Vec<AdaptiveModel>,
+    /// Format version 6 on: the LL residuals by context mixing.
+    pub ll_mixed: Option<LlModels>,
 }
 
 /// What is known about a detail coefficient before it is coded: its band
@@ -189,6 +192,9 @@ pub struct DetailModels<'a> {
     /// Format version 4 on: whether a magnitude above one exceeds 2; then
     /// `magnitude` codes it less three.
     pub above_two: Option<BinaryModel<'a>>,
+    /// Format version 6 on: whether a magnitude above two exceeds 3; then
+    /// `magnitude` codes it less four.
+    pub above_three: Option<BinaryModel<'a>>,
     pub magnitude: &'a mut AdaptiveModel,
     pub sign: BinaryModel<'a>,
     pub escape: &'a mut AdaptiveModel,
@@ -209,6 +215,7 @@ impl Models {
             magnitude: (0..GROUPS * MAGNITUDE_CLASSES).map(|_| magnitude()).collect(),
             sign: (0..COMPONENT_CLASSES * SIGN_PER_CLASS).map(|_| new_model(2)).collect(),
             escape: (0..COMPONENT_CLASSES).map(|_| new_model(ESCAPE_LENGTHS)).collect(),
+            ll_mixed: (version >= 6).then(LlModels::new),
         }
     }
 
@@ -243,8 +250,16 @@ impl Models {
         let escape = &mut self.escape[band.class];
         let magnitude = &mut self.magnitude[magnitude];
         if let Some(mixed) = &mut self.mixed {
-            let (significance, above_one, above_two, sign) = mixed.decisions(evidence);
-            return DetailModels { significance, above_one: Some(above_one), above_two, magnitude, sign, escape };
+            let (significance, above_one, above_two, above_three, sign) = mixed.decisions(evidence);
+            return DetailModels {
+                significance,
+                above_one: Some(above_one),
+                above_two,
+                above_three,
+                magnitude,
+                sign,
+                escape,
+            };
         }
         let significance = significance_context(evidence);
         let (along, across) = evidence.along_across();
@@ -260,6 +275,7 @@ impl Models {
             significance: BinaryModel::Adaptive(&mut self.significance[significance]),
             above_one: None,
             above_two: None,
+            above_three: None,
             magnitude,
             sign: BinaryModel::Adaptive(&mut self.sign[sign]),
             escape,

@@ -20,13 +20,15 @@
 //!
 //! Modules: `colour` conversion, `transform` (CDF 9/7 lifting and the
 //! subband layout), `quantize`, `context` modelling and its version-3/4
-//! `mixed_context` (on the integer `mixing` primitives), `coefficient_coder`
-//! and its `adaptive` models, `restoration` filters.
+//! `mixed_context` (on the integer `mixing` primitives), version 6's LL
+//! coding `ll_mixed`, `coefficient_coder` and its `adaptive` models,
+//! `restoration` filters.
 
 mod adaptive;
 mod coefficient_coder;
 mod colour;
 mod context;
+mod ll_mixed;
 mod mixed_context;
 mod mixing;
 mod quantize;
@@ -67,9 +69,10 @@ const ENCODER_RESTORATION_PASSES: usize = 2;
 /// flag, a coarser LL step and restoration filters with cross-channel and
 /// clipped (nonlinear) inputs, version 5 geometric transforms of the
 /// restoration filters per pixel, classes split by directionality,
-/// predicted filter coefficients, restoration passes and primed LL models;
-/// older payloads still decode.
-const FORMAT_VERSION: u32 = 5;
+/// predicted filter coefficients, restoration passes and primed LL models,
+/// version 6 the LL residuals by context mixing (`ll_mixed`) and an "above
+/// three" flag; older payloads still decode.
+const FORMAT_VERSION: u32 = 6;
 /// Fixed-point scale of the chroma step factor in the header.
 const FACTOR_ONE: f32 = 256.0;
 
