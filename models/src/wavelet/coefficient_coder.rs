@@ -250,28 +250,15 @@ impl Rdo<'_> {
 /// Approximate bits of a nonzero magnitude less one, `rest`, as
 /// [`code_detail`] codes it (escape lengths counted as Exp-Golomb).
 fn magnitude_bits(m: &mut DetailModels, rest: u32) -> f32 {
+    // The unary flags the version has, as `code_detail` codes them.
     let mut flag_bits = 0.0;
     let mut rest = rest;
-    if let Some(one) = &mut m.above_one {
+    for flag in [m.above_one.as_mut(), m.above_two.as_mut(), m.above_three.as_mut()].into_iter().flatten() {
         if rest == 0 {
-            return one.cost(false);
+            return flag_bits + flag.cost(false);
         }
-        flag_bits += one.cost(true);
+        flag_bits += flag.cost(true);
         rest -= 1;
-        if let Some(two) = &mut m.above_two {
-            if rest == 0 {
-                return flag_bits + two.cost(false);
-            }
-            flag_bits += two.cost(true);
-            rest -= 1;
-            if let Some(three) = &mut m.above_three {
-                if rest == 0 {
-                    return flag_bits + three.cost(false);
-                }
-                flag_bits += three.cost(true);
-                rest -= 1;
-            }
-        }
     }
     let escape_bits = if rest >= ESCAPE { 2.0 * (rest - ESCAPE + 1).ilog2() as f32 + 1.0 } else { 0.0 };
     flag_bits + m.magnitude.cost(rest.min(ESCAPE)) + escape_bits
