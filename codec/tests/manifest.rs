@@ -1,5 +1,6 @@
 //! weights/MANIFEST.json describes what ships: every built-in model has an entry, the default is
-//! the one the library uses, and every weights file's recorded sha256 and size are its real ones.
+//! the one the library uses, and every weights file's (and trained states file's) recorded sha256
+//! and size are its real ones.
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -20,6 +21,22 @@ fn manifest_matches_the_shipped_models_and_files() {
             let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
             assert_eq!(entry["sha256"].as_str(), Some(digest.as_str()), "{file}: sha256 in MANIFEST is stale");
             assert_eq!(entry["bytes"].as_u64(), Some(bytes.len() as u64), "{file}: size in MANIFEST is stale");
+        }
+        // A trained part that is not a weights file (the wavelet codec's
+        // mixer states, compiled in) names its file from the root.
+        if let Some(file) = entry["training"]["file"].as_str() {
+            let bytes = std::fs::read(root.join(file)).unwrap();
+            let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(
+                entry["training"]["sha256"].as_str(),
+                Some(digest.as_str()),
+                "{file}: sha256 in MANIFEST is stale"
+            );
+            assert_eq!(
+                entry["training"]["bytes"].as_u64(),
+                Some(bytes.len() as u64),
+                "{file}: size in MANIFEST is stale"
+            );
         }
     }
 }

@@ -63,8 +63,11 @@ const STREAMS: &[Golden] = &[
     Golden { file: "wavelet-v5-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: true },
     Golden { file: "wavelet-v5-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: true },
     // Version 6 (LL residuals by context mixing, an "above three" flag), small and whole.
-    Golden { file: "wavelet-v6-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: false },
-    Golden { file: "wavelet-v6-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: false },
+    Golden { file: "wavelet-v6-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: true },
+    Golden { file: "wavelet-v6-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: true },
+    // Version 7 (mixers start from trained states), small and whole.
+    Golden { file: "wavelet-v7-q60.neco", model: "wavelet", quality: 60, source: Source::Crop, frozen: false },
+    Golden { file: "wavelet-v7-kodim23-q30.neco", model: "wavelet", quality: 30, source: Source::Whole, frozen: false },
 ];
 
 const SUMS: &str = "SHA256SUMS";

@@ -164,3 +164,49 @@ fn quantization_aware_training_runs_and_differs() {
     run(&config(&data, plain.clone(), 20), None, stop()).unwrap();
     assert_ne!(losses(&plain), l, "quantization-aware training computed exactly the plain losses");
 }
+
+/// `neco train --model wavelet`: trains the wavelet codec's starting states
+/// on a few images, skipping an unreadable file; the states parse and fit
+/// (a second round gathers from them), and a run on 1 or 2 workers writes
+/// the same bytes (integer counts, merged in any order).
+#[test]
+fn wavelet_states_train_deterministically() {
+    use neco_tools::train::{train_wavelet_states, WaveletStatesConfig, WAVELET_STATES_FILE};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("images");
+    std::fs::create_dir(&data).unwrap();
+    write_images(&data);
+    std::fs::write(data.join("broken.png"), b"not a png").unwrap();
+    let run = |workers: usize, out: &str| {
+        let cfg = WaveletStatesConfig {
+            data: vec![data.clone()],
+            qualities: vec![20, 40, 60],
+            quality_classes: vec![30, 100],
+            rounds: 2,
+            workers,
+            out: dir.path().join(out),
+            quiet: true,
+        };
+        let report = train_wavelet_states(&cfg, Arc::new(AtomicBool::new(false))).unwrap();
+        assert_eq!(report.images, 4);
+        assert_eq!(report.unreadable.len(), 1);
+        assert!(report.decisions > 1000, "{} decisions", report.decisions);
+        std::fs::read(cfg.out.join(WAVELET_STATES_FILE)).unwrap()
+    };
+    let (one, two) = (run(1, "one"), run(2, "two"));
+    assert_eq!(one, two);
+    let states = neco_models::wavelet::TrainedStates::from_bytes(&one).unwrap();
+    assert_eq!(states.classes.iter().map(|c| c.0).collect::<Vec<_>>(), [30, 100]);
+    assert_ne!(states.classes[0].1, states.classes[1].1);
+    let kodak = WaveletStatesConfig {
+        data: vec![dir.path().join("Kodak")],
+        qualities: vec![20],
+        quality_classes: vec![100],
+        rounds: 1,
+        workers: 1,
+        out: dir.path().join("k"),
+        quiet: true,
+    };
+    let err = train_wavelet_states(&kodak, Arc::new(AtomicBool::new(false))).unwrap_err();
+    assert!(err.to_string().contains("evaluation only"), "{err}");
+}

@@ -29,6 +29,9 @@ struct Cli {
     command: Command,
 }
 
+// The arguments are parsed once per process, so the size of the largest
+// variant (training's many options) does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Compress images (PNG, JPEG, PPM/PGM, TIFF, WebP, BMP) into .neco files:

@@ -2,16 +2,31 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use neco_tools::train::{run, Distortion, TrainConfig, COMPRESSAI_MSE_LAMBDAS};
+use neco_tools::train::{
+    run, train_wavelet_states, Distortion, TrainConfig, WaveletStatesConfig, COMPRESSAI_MSE_LAMBDAS, WAVELET_QUALITIES,
+    WAVELET_QUALITY_CLASSES,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Architecture: bmshj2018-factorized, bmshj2018-hyperprior, mbt2018-mean, elic.
+    /// Architecture: bmshj2018-factorized, bmshj2018-hyperprior, mbt2018-mean, elic; or wavelet
+    /// (trains the wavelet codec's starting states of its context mixers from --data, at
+    /// --quality, in --rounds rounds on --workers threads, into OUT/wavelet-initial-states.bin).
     #[arg(long = "model", default_value = "mbt2018-mean")]
     arch: String,
+    /// Wavelet only: qualities each training image is coded at (comma-separated).
+    #[arg(long = "quality", value_delimiter = ',')]
+    qualities: Option<Vec<u8>>,
+    /// Wavelet only: each quality class's highest quality (comma-separated, ascending): one set
+    /// of states per class.
+    #[arg(long = "quality-classes", value_delimiter = ',')]
+    quality_classes: Option<Vec<u8>>,
+    /// Wavelet only: gathering rounds, each starting from the states of the round before.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
     /// Transform width N.
     #[arg(long, default_value_t = 128)]
     n: i64,
@@ -103,6 +118,9 @@ pub struct TrainArgs {
 }
 
 pub fn train(args: TrainArgs) -> Result<()> {
+    if args.arch == "wavelet" {
+        return train_wavelet(args);
+    }
     if let Some(t) = args.threads {
         neco_models::device::set_threads(t);
     }
@@ -153,15 +171,7 @@ pub fn train(args: TrainArgs) -> Result<()> {
             serde_json::from_str(meta.get("train_config").context("not a neco training checkpoint")?)?;
         cfg = TrainConfig { steps: cfg.steps, max_minutes: cfg.max_minutes, quiet: cfg.quiet, out: cfg.out, ..stored };
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nneco: stopping after this step (checkpoint and weights are being written; Ctrl-C again to abort)");
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    let stop = stop_on_ctrl_c("stopping after this step (checkpoint and weights are being written")?;
     let summary = run(&cfg, args.resume.as_deref(), stop)?;
     println!(
         "trained {} steps in {:.0} s; weights: {}",
@@ -173,6 +183,46 @@ pub fn train(args: TrainArgs) -> Result<()> {
         println!("{}", v.describe());
     }
     Ok(())
+}
+
+fn train_wavelet(args: TrainArgs) -> Result<()> {
+    let cfg = WaveletStatesConfig {
+        data: args.data,
+        qualities: args.qualities.unwrap_or_else(|| WAVELET_QUALITIES.to_vec()),
+        quality_classes: args.quality_classes.unwrap_or_else(|| WAVELET_QUALITY_CLASSES.to_vec()),
+        rounds: args.rounds,
+        workers: args.workers,
+        out: args.out,
+        quiet: args.quiet,
+    };
+    let stop = stop_on_ctrl_c("stopping (nothing is written")?;
+    let report = train_wavelet_states(&cfg, stop)?;
+    println!(
+        "trained the wavelet starting states on {} images at qualities {:?} in {} rounds, {:.0} s: {} ({} bytes, sha256 {})",
+        report.images,
+        report.qualities,
+        report.rounds,
+        report.seconds,
+        report.states.display(),
+        report.bytes,
+        report.sha256
+    );
+    Ok(())
+}
+
+/// A flag the first Ctrl-C raises (saying `what` happens now); a second one
+/// exits at once.
+fn stop_on_ctrl_c(what: &'static str) -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nneco: {what}; Ctrl-C again to abort)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+    Ok(stop)
 }
 
 fn parse_lambdas(values: &[String]) -> Result<Vec<f64>> {

@@ -37,20 +37,19 @@ pub struct Source<'a> {
 /// quantized planes laid out by `layout`. The encoder passes `source` and
 /// planes holding a plain deadzone quantization; detail coefficients are
 /// re-decided as they are coded, and `planes` ends up holding what was coded.
-/// `version`: the payload format version, which picks the models (see [`Models::new`]).
+/// `models`: fresh ones of the payload format version (see [`Models::new`]).
 pub fn code_planes<C: Coder>(
     io: &mut C,
     layout: &Layout,
     planes: &mut [Vec<i32>; 3],
     source: Option<&Source>,
-    version: u32,
+    models: &mut Models,
 ) -> Result<()> {
-    let mut models = Models::new(version);
     let [y, cb, cr] = planes;
     let src = |c: usize| source.map(|s| (s.planes[c].as_slice(), s.quantizers[c].as_slice(), s.lambda));
-    code_plane(io, &mut models, layout, 0, y, &[], src(0))?;
-    code_plane(io, &mut models, layout, 1, cb, &[y], src(1))?;
-    code_plane(io, &mut models, layout, 2, cr, &[y, cb], src(2))
+    code_plane(io, models, layout, 0, y, &[], src(0))?;
+    code_plane(io, models, layout, 1, cb, &[y], src(1))?;
+    code_plane(io, models, layout, 2, cr, &[y, cb], src(2))
 }
 
 fn code_plane<C: Coder>(

@@ -23,6 +23,7 @@
 //! Encoder and decoder share this code: there is one context function.
 
 use super::adaptive::{new_model, AdaptiveModel, Coder};
+use super::initial_states::{self, InitialStates, MixerStart, Statistics};
 use super::ll_mixed::LlModels;
 use super::mixed_context::MixedModels;
 use super::mixing::{Contexts, Mixer};
@@ -74,6 +75,8 @@ pub struct Models {
     escape: Vec<AdaptiveModel>,
     /// Format version 6 on: the LL residuals by context mixing.
     pub ll_mixed: Option<LlModels>,
+    /// While gathering training statistics: the mixers' untrained starts.
+    gathering: Option<Vec<MixerStart>>,
 }
 
 /// What is known about a detail coefficient before it is coded: its band
@@ -203,8 +206,19 @@ pub struct DetailModels<'a> {
 impl Models {
     /// The models of payload format `version`: from 3 on, significance,
     /// "above one" and signs are coded by context mixing; from 5 on, fresh
-    /// LL models inherit (see [`ll`](Self::ll)).
-    pub fn new(version: u32) -> Self {
+    /// LL models inherit (see [`ll`](Self::ll)); from 7 on, the mixers start
+    /// from the trained states of `quality`'s class ([`initial_states::shipped`]).
+    pub fn new(version: u32, quality: u8) -> Self {
+        let mut models = Self::untrained(version);
+        if version >= 7 {
+            let states = initial_states::shipped().for_quality(quality);
+            models.start_from(states).expect("the shipped initial states fit (tested)");
+        }
+        models
+    }
+
+    /// The models of `version` with every mixer in its untrained state.
+    pub fn untrained(version: u32) -> Self {
         let magnitude = || new_model(ESCAPE as usize + 1);
         Self {
             band_zero: new_model(2),
@@ -216,7 +230,43 @@ impl Models {
             sign: (0..COMPONENT_CLASSES * SIGN_PER_CLASS).map(|_| new_model(2)).collect(),
             escape: (0..COMPONENT_CLASSES).map(|_| new_model(ESCAPE_LENGTHS)).collect(),
             ll_mixed: (version >= 6).then(LlModels::new),
+            gathering: None,
         }
+    }
+
+    /// The mixers, in [`initial_states::MIXERS`] order.
+    fn mixers_mut(&mut self) -> Vec<&mut Mixer> {
+        let mut mixers = self.mixed.as_mut().map(MixedModels::mixers_mut).unwrap_or_default();
+        mixers.extend(self.ll_mixed.as_mut().map(LlModels::mixer_mut));
+        mixers
+    }
+
+    /// Starts the mixers from `states` (training: the shipped states serve
+    /// [`new`](Self::new)); an error if they do not fit.
+    pub fn start_from(&mut self, states: &InitialStates) -> Result<()> {
+        let mut mixers = self.mixers_mut();
+        initial_states::check_fits(states, &mixers.iter().map(|m| &**m).collect::<Vec<_>>())?;
+        for (m, start) in mixers.iter_mut().zip(&states.mixers) {
+            m.start_from(start);
+        }
+        Ok(())
+    }
+
+    /// Makes the mixers count what they code (training), remembering their
+    /// untrained starts (call right after [`untrained`](Self::untrained)).
+    pub fn gather_statistics(&mut self) {
+        let mut mixers = self.mixers_mut();
+        let starts = mixers.iter().map(|m| MixerStart::of(m)).collect();
+        mixers.iter_mut().for_each(|m| m.gather_statistics());
+        self.gathering = Some(starts);
+    }
+
+    /// What the mixers counted since [`gather_statistics`](Self::gather_statistics).
+    pub fn statistics(&mut self) -> Option<Statistics> {
+        let starts = self.gathering.take()?;
+        let mixers = self.mixers_mut();
+        let pairs: Vec<_> = mixers.iter().map(|m| &**m).zip(starts).collect();
+        Some(Statistics::of_image(&pairs))
     }
 
     /// The LL residual model for `activity`, and the escape model. From

@@ -83,6 +83,10 @@ impl LlModels {
         Self { mixer: Mixer::new(&tables, &[COMPONENTS * STEPS], LEARNING_RATE, initial) }
     }
 
+    pub fn mixer_mut(&mut self) -> &mut Mixer {
+        &mut self.mixer
+    }
+
     /// Codes decision `step` (the encoder's `bit`) and returns the coded one.
     fn decision<C: Coder>(&mut self, io: &mut C, step: u32, c: &LlContext, bit: bool) -> Result<bool> {
         let s = step as usize;

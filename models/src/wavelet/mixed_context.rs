@@ -111,6 +111,13 @@ impl MixedModels {
         }
     }
 
+    /// The mixers, in the order of [`MIXERS`](super::initial_states::MIXERS)
+    /// (those of older versions are fewer).
+    pub fn mixers_mut(&mut self) -> Vec<&mut Mixer> {
+        let flags = [self.above_two.as_mut(), self.above_three.as_mut()].into_iter().flatten();
+        [&mut self.significance, &mut self.above_one].into_iter().chain(flags).chain([&mut self.sign]).collect()
+    }
+
     /// The significance, "above one", "above two" (version 4 on), "above
     /// three" (version 6 on) and sign
     /// models of a coefficient. Each predicts when first asked, and only the

@@ -10,6 +10,8 @@
 //! Everything is integer and table-driven, so encoder and decoder compute
 //! the very same probabilities on every machine.
 
+use super::initial_states::MixerStart;
+
 /// Squash's knots: 4096 / (1 + e^(-x/256)) at x = -2048, -1920, ..., 2048.
 const SQUASH_KNOTS: [i32; 33] = [
     1, 2, 3, 6, 10, 16, 27, 45, 73, 120, 194, 310, 488, 747, 1101, 1546, 2047, 2549, 2994, 3348, 3607, 3785, 3901,
@@ -74,7 +76,7 @@ const fn build_rates() -> [u32; 256] {
 /// An adaptive probability of a 1: a running average whose rate falls from
 /// 1/1.5 to 1/(`limit` + 1.5) as it sees events, so a fresh context learns
 /// fast and a busy one settles.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counter {
     p: u16,
     n: u8,
@@ -87,8 +89,18 @@ impl Default for Counter {
 }
 
 impl Counter {
+    /// A counter at probability `p` (1/65536, kept within the updates'
+    /// range) that has seen `count` events.
+    pub fn new(p: u16, count: u8) -> Self {
+        Self { p: p.clamp(32, 65503), n: count }
+    }
+
     pub fn p(&self) -> u32 {
         u32::from(self.p)
+    }
+
+    pub fn count(&self) -> u8 {
+        self.n
     }
 
     pub fn update(&mut self, bit: bool, limit: u8) {
@@ -146,6 +158,18 @@ pub struct Mixer {
     /// Per selector: the picked weight vector's offset, its stretched output.
     chosen: Vec<(usize, i32)>,
     p: u32,
+    /// Events per counter and updates per weight vector, when gathering
+    /// statistics for trained starting states.
+    pub stats: Option<Box<MixerStats>>,
+}
+
+/// What a mixer saw while coding one image.
+#[derive(Debug, Clone, Default)]
+pub struct MixerStats {
+    /// Per table, per counter: zeros and ones seen.
+    pub hits: Vec<Vec<[u32; 2]>>,
+    /// Per selector, per weight vector: updates.
+    pub set_updates: Vec<Vec<u32>>,
 }
 
 /// Stretched value of the bias input.
@@ -182,7 +206,41 @@ impl Mixer {
             stretched: vec![0; inputs],
             chosen: vec![(0, 0); selectors.len()],
             p: 32768,
+            stats: None,
         }
+    }
+
+    /// Starts counting events (see [`MixerStats`]): training only.
+    pub fn gather_statistics(&mut self) {
+        let inputs = self.stretched.len();
+        self.stats = Some(Box::new(MixerStats {
+            hits: self.tables.iter().map(|t| vec![[0; 2]; t.len()]).collect(),
+            set_updates: self.weights.iter().map(|w| vec![0; w.len() / inputs]).collect(),
+        }));
+    }
+
+    /// The counter tables, one per view.
+    pub fn tables(&self) -> &[Vec<Counter>] {
+        &self.tables
+    }
+
+    /// Per selector its weight vectors (`inputs` weights each, 16.16), and
+    /// the second layer's weights.
+    pub fn weights(&self) -> (&[Vec<i32>], &[i32]) {
+        (&self.weights, &self.final_weights)
+    }
+
+    /// Starts from `start` instead of the untrained state (which it must
+    /// fit, see [`MixerStart::fits`]).
+    pub fn start_from(&mut self, start: &MixerStart) {
+        debug_assert!(start.fits(self));
+        for (table, init) in self.tables.iter_mut().zip(&start.counters) {
+            table.copy_from_slice(init);
+        }
+        for (w, init) in self.weights.iter_mut().zip(&start.weights) {
+            w.copy_from_slice(init);
+        }
+        self.final_weights.copy_from_slice(&start.final_weights);
     }
 
     /// The probability (1/65536) of a 1, given each table's context index
@@ -233,6 +291,14 @@ impl Mixer {
         }
         for ((table, &c), &limit) in self.tables.iter_mut().zip(&self.picked).zip(&self.limits) {
             table[c].update(bit, limit);
+        }
+        if let Some(stats) = &mut self.stats {
+            for (hits, &c) in stats.hits.iter_mut().zip(&self.picked) {
+                hits[c][usize::from(bit)] += 1;
+            }
+            for (updates, &(offset, _)) in stats.set_updates.iter_mut().zip(&self.chosen) {
+                updates[offset / inputs] += 1;
+            }
         }
     }
 }

@@ -21,13 +21,15 @@
 //! Modules: `colour` conversion, `transform` (CDF 9/7 lifting and the
 //! subband layout), `quantize`, `context` modelling and its version-3/4
 //! `mixed_context` (on the integer `mixing` primitives), version 6's LL
-//! coding `ll_mixed`, `coefficient_coder` and its `adaptive` models,
+//! coding `ll_mixed`, version 7's trained `initial_states` of the mixers,
+//! `coefficient_coder` and its `adaptive` models,
 //! `restoration` filters.
 
 mod adaptive;
 mod coefficient_coder;
 mod colour;
 mod context;
+mod initial_states;
 mod ll_mixed;
 mod mixed_context;
 mod mixing;
@@ -40,6 +42,8 @@ mod tests;
 
 use adaptive::Coder;
 use anyhow::{ensure, Context, Result};
+use context::Models;
+pub use initial_states::{InitialStates, Statistics, TrainedStates};
 use neco_bitstream::entropy::{SymbolDecoder, SymbolEncoder};
 use quantize::Quantizer;
 use restoration::Filters;
@@ -71,8 +75,9 @@ const ENCODER_RESTORATION_PASSES: usize = 2;
 /// restoration filters per pixel, classes split by directionality,
 /// predicted filter coefficients, restoration passes and primed LL models,
 /// version 6 the LL residuals by context mixing (`ll_mixed`) and an "above
-/// three" flag; older payloads still decode.
-const FORMAT_VERSION: u32 = 6;
+/// three" flag, version 7 mixers that start from trained states
+/// (`initial_states`); older payloads still decode.
+const FORMAT_VERSION: u32 = 7;
 /// Fixed-point scale of the chroma step factor in the header.
 const FACTOR_ONE: f32 = 256.0;
 
@@ -129,6 +134,9 @@ impl Header {
     }
 }
 
+/// The encoder's coded planes: their layout, the coded levels and their quantizers.
+type CodedPlanes = (Layout, [Vec<i32>; 3], [Vec<Quantizer>; 3]);
+
 /// `width * height`, if positive and addressable three times over.
 fn pixel_count(width: u32, height: u32) -> Result<usize> {
     ensure!(width > 0 && height > 0, "empty image ({width}x{height})");
@@ -152,36 +160,13 @@ impl WaveletCodec {
     /// 100 is near-lossless (about 48 dB). Returns the entropy-coded payload
     /// (no container; a multiple of 4 bytes).
     pub fn encode_rgb8(&self, rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Vec<u8>> {
-        let n = pixel_count(width, height)?;
-        ensure!(rgb.len() == n * 3, "{} bytes for a {width}x{height} RGB image", rgb.len());
-        ensure!(
-            self.cfg.chroma_step_factor.is_finite() && self.cfg.chroma_step_factor > 0.0,
-            "chroma step factor {} is not positive",
-            self.cfg.chroma_step_factor
-        );
-        let header = Header {
-            version: FORMAT_VERSION,
-            levels: self.cfg.levels.min(MAX_LEVELS),
-            factor: (self.cfg.chroma_step_factor * FACTOR_ONE).round().clamp(1.0, 65535.0) as u32,
-        };
-        let layout = Layout::new(width as usize, height as usize, header.levels);
-        let quantizers = header.quantizers(&layout, quality);
-        let mut planes = colour::rgb8_to_ycbcr(rgb);
-        let mut quantized: [Vec<i32>; 3] = Default::default();
-        for ((plane, q), quants) in planes.iter_mut().zip(&mut quantized).zip(&quantizers) {
-            layout.forward(plane);
-            *q = vec![0; n];
-            for (band, quant) in layout.bands.iter().zip(quants) {
-                quantize::quantize_band(plane, q, layout.width, band, quant);
-            }
-        }
         let mut enc = SymbolEncoder::new();
-        header.code(&mut enc)?;
-        let source = coefficient_coder::Source { planes: &planes, quantizers: &quantizers, lambda: LAMBDA };
-        coefficient_coder::code_planes(&mut enc, &layout, &mut quantized, Some(&source), FORMAT_VERSION)?;
-        // The filters are fitted to what the decoder will see; the transformed
-        // planes and then the levels are freed first, to keep the peak memory.
-        drop(planes);
+        let mut models = Models::new(FORMAT_VERSION, quality);
+        let (layout, quantized, quantizers) =
+            self.code_coefficients(&mut enc, &mut models, rgb, width, height, quality)?;
+        // The filters are fitted to what the decoder will see (the
+        // transformed planes are gone, and the levels go next, to keep the
+        // peak memory).
         let mut decoded = reconstruct(&layout, &quantized, &quantizers);
         drop(quantized);
         let base = f64::from(quantize::base_step(quality));
@@ -205,6 +190,68 @@ impl WaveletCodec {
             }
         }
         Ok(enc.finish())
+    }
+
+    /// What the mixers of a version-7 encode of this image see, starting
+    /// from `start` (untrained if `None`): the material of trained starting
+    /// states ([`InitialStates`], `neco train --model wavelet`). Only the
+    /// coefficients are coded; the restoration filters use no mixers.
+    pub fn gather_statistics(
+        &self,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        quality: u8,
+        start: Option<&InitialStates>,
+    ) -> Result<Statistics> {
+        let mut models = Models::untrained(FORMAT_VERSION);
+        if let Some(states) = start {
+            models.start_from(states)?;
+        }
+        models.gather_statistics();
+        self.code_coefficients(&mut SymbolEncoder::new(), &mut models, rgb, width, height, quality)?;
+        models.statistics().context("statistics were gathered")
+    }
+
+    /// The encoder's first part: the header, then the quantized planes
+    /// coded with `models`. Returns the layout, the coded levels and their
+    /// quantizers.
+    fn code_coefficients(
+        &self,
+        enc: &mut SymbolEncoder,
+        models: &mut Models,
+        rgb: &[u8],
+        width: u32,
+        height: u32,
+        quality: u8,
+    ) -> Result<CodedPlanes> {
+        let n = pixel_count(width, height)?;
+        ensure!(rgb.len() == n * 3, "{} bytes for a {width}x{height} RGB image", rgb.len());
+        ensure!(
+            self.cfg.chroma_step_factor.is_finite() && self.cfg.chroma_step_factor > 0.0,
+            "chroma step factor {} is not positive",
+            self.cfg.chroma_step_factor
+        );
+        let header = Header {
+            version: FORMAT_VERSION,
+            levels: self.cfg.levels.min(MAX_LEVELS),
+            factor: (self.cfg.chroma_step_factor * FACTOR_ONE).round().clamp(1.0, 65535.0) as u32,
+        };
+        let layout = Layout::new(width as usize, height as usize, header.levels);
+        let quantizers = header.quantizers(&layout, quality);
+        let mut planes = colour::rgb8_to_ycbcr(rgb);
+        let mut quantized: [Vec<i32>; 3] = Default::default();
+        for ((plane, q), quants) in planes.iter_mut().zip(&mut quantized).zip(&quantizers) {
+            layout.forward(plane);
+            *q = vec![0; n];
+            for (band, quant) in layout.bands.iter().zip(quants) {
+                quantize::quantize_band(plane, q, layout.width, band, quant);
+            }
+        }
+        header.code(enc)?;
+        let source = coefficient_coder::Source { planes: &planes, quantizers: &quantizers, lambda: LAMBDA };
+        coefficient_coder::code_planes(enc, &layout, &mut quantized, Some(&source), models)?;
+        Ok((layout, quantized, quantizers))
     }
 
     /// Inverse of [`encode_rgb8`](Self::encode_rgb8): returns interleaved RGB8,
@@ -232,8 +279,14 @@ impl WaveletCodec {
         let layout = Layout::new(width as usize, height as usize, header.levels);
         let quantizers = header.quantizers(&layout, quality);
         let mut quantized: [Vec<i32>; 3] = [vec![0; n], vec![0; n], vec![0; n]];
-        coefficient_coder::code_planes(&mut dec, &layout, &mut quantized, None, header.version)
-            .context("corrupt wavelet payload")?;
+        coefficient_coder::code_planes(
+            &mut dec,
+            &layout,
+            &mut quantized,
+            None,
+            &mut Models::new(header.version, quality),
+        )
+        .context("corrupt wavelet payload")?;
         let mut rgb = reconstruct(&layout, &quantized, &quantizers);
         drop(quantized);
         let mut passes = Vec::new();

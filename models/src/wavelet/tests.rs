@@ -273,7 +273,7 @@ fn later_restoration_passes_refine_the_first() {
     header.code(&mut enc).unwrap();
     let layout = Layout::new(8, 8, 1);
     let mut zero: [Vec<i32>; 3] = [vec![0; 64], vec![0; 64], vec![0; 64]];
-    coefficient_coder::code_planes(&mut enc, &layout, &mut zero, None, 5).unwrap();
+    coefficient_coder::code_planes(&mut enc, &layout, &mut zero, None, &mut context::Models::new(5, 60)).unwrap();
     let flat = vec![0u8; 8 * 8 * 3];
     let mut off = Filters::design(&flat, &flat, 8, 8, 1.0, 3, 5);
     assert!(off.is_off());
@@ -311,4 +311,82 @@ fn kodak_rate_distortion() {
             last = (bpp, p);
         }
     }
+}
+
+/// Version 7's mixers start from the compiled-in trained states, which
+/// must fit them and be trained (not the untrained start).
+#[test]
+fn shipped_initial_states_fit_and_are_trained() {
+    let shipped = initial_states::shipped();
+    let mut models = context::Models::untrained(FORMAT_VERSION);
+    models.gather_statistics();
+    let untrained = models.statistics().unwrap().initial_states();
+    assert!(shipped.classes.len() >= 2);
+    for (top, states) in &shipped.classes {
+        assert_eq!(states.mixers.len(), initial_states::MIXERS.len());
+        assert_ne!(&untrained, states);
+        let mut fresh = context::Models::untrained(FORMAT_VERSION);
+        fresh.start_from(states).unwrap();
+        assert_eq!(shipped.for_quality(*top), states);
+        // A coefficient with no significant neighbour or parent is rarely
+        // significant, one among large ones usually is: in every band group,
+        // the trained counters of the first significance view (group x
+        // neighbour class x extra class) must say so.
+        let significance = &states.mixers[0].counters[0];
+        for (group, counters) in significance.chunks(context::SIGNIFICANCE_PER_GROUP).enumerate() {
+            let busiest = counters.iter().filter(|c| c.count() > 0).map(|c| c.p()).max().unwrap_or(0);
+            assert!(counters[0].p() < 4096 && busiest > 40000, "quality up to {top}, group {group}: {counters:?}");
+        }
+    }
+    assert_eq!(shipped.for_quality(100), &shipped.classes.last().unwrap().1);
+}
+
+/// Gathered statistics: the states' counters sit at the observed frequency
+/// of ones, serialisation round-trips, and a damaged file is an error.
+#[test]
+fn gathered_statistics_teach_frequencies_and_round_trip() {
+    let codec = WaveletCodec::default();
+    let (w, h) = (96, 80);
+    let a = codec.gather_statistics(&synthetic(w, h, 6, 1), w, h, 30, None).unwrap();
+    let b = codec.gather_statistics(&synthetic(w, h, 12, 2), w, h, 50, None).unwrap();
+    assert!(a.decisions() > 1000);
+    // Merging is order-independent (integer sums).
+    let (mut ab, mut ba) = (a.clone(), b.clone());
+    ab.merge(b.clone()).unwrap();
+    ba.merge(a.clone()).unwrap();
+    assert_eq!(ab, ba);
+    assert_eq!(ab.images, 2);
+    let states = ab.initial_states();
+    let untrained = {
+        let mut m = context::Models::untrained(FORMAT_VERSION);
+        m.gather_statistics();
+        m.statistics().unwrap().initial_states()
+    };
+    let (mut trained, mut kept) = (0, 0);
+    for (s, u) in states.mixers.iter().zip(&untrained.mixers) {
+        for (st, ut) in s.counters.iter().zip(&u.counters) {
+            for (c, fresh) in st.iter().zip(ut) {
+                if c == fresh {
+                    kept += 1;
+                } else {
+                    trained += 1;
+                }
+            }
+        }
+    }
+    assert!(trained > 100 && kept > 100, "{trained} counters trained, {kept} kept");
+    let trained = TrainedStates { classes: vec![(30, untrained.clone()), (100, states.clone())] };
+    assert_eq!(trained.for_quality(1), &untrained);
+    assert_eq!(trained.for_quality(31), &states);
+    let bytes = trained.to_bytes();
+    assert_eq!(TrainedStates::from_bytes(&bytes).unwrap(), trained);
+    let mut damaged = bytes.clone();
+    damaged[bytes.len() / 2] ^= 1;
+    assert!(TrainedStates::from_bytes(&damaged).is_err());
+    assert!(TrainedStates::from_bytes(&bytes[..bytes.len() - 9]).is_err());
+    assert!(TrainedStates::from_bytes(b"NECOWIS1").is_err());
+    // A second round from these states gathers the same decisions' counts
+    // from a different start.
+    let again = codec.gather_statistics(&synthetic(w, h, 6, 1), w, h, 30, Some(&states)).unwrap();
+    assert_ne!(again, a);
 }

@@ -8,6 +8,7 @@
 mod adam;
 mod checkpoint;
 mod validate;
+mod wavelet_states;
 
 use crate::msssim::ms_ssim;
 use adam::Adam;
@@ -26,6 +27,22 @@ use std::time::Instant;
 use tch::{nn, Kind, Tensor};
 
 pub use validate::{validate, ValidationResult};
+pub use wavelet_states::{
+    train_wavelet_states, WaveletStatesConfig, WaveletStatesReport, DEFAULT_QUALITIES as WAVELET_QUALITIES,
+    DEFAULT_QUALITY_CLASSES as WAVELET_QUALITY_CLASSES, STATES_FILE as WAVELET_STATES_FILE,
+};
+
+/// Errors unless there are training folders and none looks like Kodak,
+/// which is for evaluation only.
+pub fn refuse_evaluation_data(data: &[PathBuf]) -> Result<()> {
+    ensure!(!data.is_empty(), "need at least one --data folder");
+    for d in data {
+        if d.components().any(|c| c.as_os_str().to_string_lossy().eq_ignore_ascii_case("kodak")) {
+            bail!("{} looks like Kodak, which is for evaluation only; train on other images", d.display());
+        }
+    }
+    Ok(())
+}
 
 /// CompressAI's λ list for MSE models, qualities 1–8.
 pub const COMPRESSAI_MSE_LAMBDAS: [f64; 8] = [0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.1800];
@@ -97,12 +114,7 @@ impl TrainConfig {
         ensure!(self.lambdas.windows(2).all(|w| w[0] < w[1]), "list λ from lowest to highest rate");
         ensure!(self.batch > 0, "--batch must be at least 1");
         ensure!(self.patch >= 64 && self.patch.is_multiple_of(64), "--patch must be a positive multiple of 64");
-        ensure!(!self.data.is_empty(), "need at least one --data folder");
-        for d in &self.data {
-            if d.components().any(|c| c.as_os_str().to_string_lossy().eq_ignore_ascii_case("kodak")) {
-                bail!("{} looks like Kodak, which is for evaluation only; train on other images", d.display());
-            }
-        }
+        refuse_evaluation_data(&self.data)?;
         if self.distortion == Distortion::MsSsim {
             ensure!(self.patch >= 192, "MS-SSIM needs patches of at least 192 (5 scales)");
         }
