@@ -246,11 +246,16 @@ impl Statistics {
         let totals = mixers
             .iter()
             .map(|(m, untrained)| {
-                let empty = MixerStats::default();
-                let stats = m.stats.as_deref().unwrap_or(&empty);
+                // A mixer that gathered nothing counts as having seen nothing.
+                let nothing: MixerStats;
+                let stats = match m.stats.as_deref() {
+                    Some(stats) => stats,
+                    None => {
+                        nothing = m.empty_statistics();
+                        &nothing
+                    }
+                };
                 let (weights, final_weights) = m.weights();
-                let inputs = weights.first().and_then(|w| Some(w.len() / stats.set_updates.first()?.len().max(1)));
-                let inputs = inputs.unwrap_or(1).max(1);
                 MixerTotals {
                     hits: stats.hits.iter().map(|t| t.iter().map(|h| h.map(u64::from)).collect()).collect(),
                     pairs: stats
@@ -269,6 +274,7 @@ impl Statistics {
                         .iter()
                         .zip(&stats.set_updates)
                         .map(|(w, ups)| {
+                            let inputs = w.len() / ups.len().max(1);
                             w.iter().enumerate().map(|(i, &v)| i128::from(v) * i128::from(ups[i / inputs])).collect()
                         })
                         .collect(),

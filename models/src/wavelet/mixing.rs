@@ -164,7 +164,7 @@ pub struct Mixer {
 }
 
 /// What a mixer saw while coding one image.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MixerStats {
     /// Per table, per counter: zeros and ones seen.
     pub hits: Vec<Vec<[u32; 2]>>,
@@ -212,11 +212,16 @@ impl Mixer {
 
     /// Starts counting events (see [`MixerStats`]): training only.
     pub fn gather_statistics(&mut self) {
+        self.stats = Some(Box::new(self.empty_statistics()));
+    }
+
+    /// Statistics of no events, shaped for this mixer.
+    pub fn empty_statistics(&self) -> MixerStats {
         let inputs = self.stretched.len();
-        self.stats = Some(Box::new(MixerStats {
+        MixerStats {
             hits: self.tables.iter().map(|t| vec![[0; 2]; t.len()]).collect(),
             set_updates: self.weights.iter().map(|w| vec![0; w.len() / inputs]).collect(),
-        }));
+        }
     }
 
     /// The counter tables, one per view.
