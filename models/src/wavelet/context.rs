@@ -75,8 +75,6 @@ pub struct Models {
     escape: Vec<AdaptiveModel>,
     /// Format version 6 on: the LL residuals by context mixing.
     pub ll_mixed: Option<LlModels>,
-    /// While gathering training statistics: the mixers' untrained starts.
-    gathering: Option<Vec<MixerStart>>,
 }
 
 /// What is known about a detail coefficient before it is coded: its band
@@ -230,7 +228,6 @@ impl Models {
             sign: (0..COMPONENT_CLASSES * SIGN_PER_CLASS).map(|_| new_model(2)).collect(),
             escape: (0..COMPONENT_CLASSES).map(|_| new_model(ESCAPE_LENGTHS)).collect(),
             ll_mixed: (version >= 6).then(LlModels::new),
-            gathering: None,
         }
     }
 
@@ -252,21 +249,21 @@ impl Models {
         Ok(())
     }
 
-    /// Makes the mixers count what they code (training), remembering their
-    /// untrained starts (call right after [`untrained`](Self::untrained)).
-    pub fn gather_statistics(&mut self) {
-        let mut mixers = self.mixers_mut();
-        let starts = mixers.iter().map(|m| MixerStart::of(m)).collect();
-        mixers.iter_mut().for_each(|m| m.gather_statistics());
-        self.gathering = Some(starts);
+    /// The mixers' current states.
+    pub fn starts(&mut self) -> InitialStates {
+        InitialStates { mixers: self.mixers_mut().iter().map(|m| MixerStart::of(m)).collect() }
     }
 
-    /// What the mixers counted since [`gather_statistics`](Self::gather_statistics).
-    pub fn statistics(&mut self) -> Option<Statistics> {
-        let starts = self.gathering.take()?;
+    /// Makes the mixers count what they code (training).
+    pub fn gather_statistics(&mut self) {
+        self.mixers_mut().iter_mut().for_each(|m| m.gather_statistics());
+    }
+
+    /// What the mixers counted since [`gather_statistics`](Self::gather_statistics)
+    /// (nothing, if never asked to).
+    pub fn statistics(&mut self) -> Statistics {
         let mixers = self.mixers_mut();
-        let pairs: Vec<_> = mixers.iter().map(|m| &**m).zip(starts).collect();
-        Some(Statistics::of_image(&pairs))
+        Statistics::of_image(&mixers.iter().map(|m| &**m).collect::<Vec<_>>())
     }
 
     /// The LL residual model for `activity`, and the escape model. From

@@ -143,6 +143,11 @@ impl MixerStart {
 }
 
 impl InitialStates {
+    /// The states of fresh version-7 mixers, before any training.
+    pub fn untrained() -> Self {
+        super::context::Models::untrained(super::FORMAT_VERSION).starts()
+    }
+
     /// Appends: the mixer count, then per mixer its tables (length, then per
     /// counter the probability as u16 and the count as u8), its selectors'
     /// weights (length, then i32 each) and second-layer weights, all
@@ -235,17 +240,15 @@ struct MixerTotals {
     updates: Vec<Vec<u64>>,
     /// Sums over images of the second layer's final weights.
     final_sums: Vec<i64>,
-    /// The untrained start, for what training never touched.
-    untrained: MixerStart,
 }
 
 impl Statistics {
     /// The statistics of one image's mixers (which gathered them, see
-    /// [`Mixer::gather_statistics`]), each with its untrained start.
-    pub(super) fn of_image(mixers: &[(&Mixer, MixerStart)]) -> Self {
+    /// [`Mixer::gather_statistics`]).
+    pub(super) fn of_image(mixers: &[&Mixer]) -> Self {
         let totals = mixers
             .iter()
-            .map(|(m, untrained)| {
+            .map(|m| {
                 // A mixer that gathered nothing counts as having seen nothing.
                 let nothing: MixerStats;
                 let stats = match m.stats.as_deref() {
@@ -280,7 +283,6 @@ impl Statistics {
                         .collect(),
                     updates: stats.set_updates.iter().map(|u| u.iter().map(|&v| u64::from(v)).collect()).collect(),
                     final_sums: final_weights.iter().map(|&v| i64::from(v)).collect(),
-                    untrained: untrained.clone(),
                 }
             })
             .collect();
@@ -293,9 +295,16 @@ impl Statistics {
             *self = other;
             return Ok(());
         }
-        ensure!(self.mixers.len() == other.mixers.len(), "statistics of different mixers");
+        let shape = |m: &MixerTotals| {
+            let tables: Vec<_> = m.hits.iter().map(Vec::len).collect();
+            (tables, m.weight_sums.iter().map(Vec::len).collect::<Vec<_>>(), m.final_sums.len())
+        };
+        ensure!(
+            self.mixers.len() == other.mixers.len()
+                && self.mixers.iter().zip(&other.mixers).all(|(a, b)| shape(a) == shape(b)),
+            "statistics of different mixers"
+        );
         for (a, b) in self.mixers.iter_mut().zip(other.mixers) {
-            ensure!(a.untrained == b.untrained, "statistics of different mixers");
             for (into, from) in [(&mut a.hits, &b.hits), (&mut a.pairs, &b.pairs)] {
                 for (x, y) in into.iter_mut().flatten().zip(from.iter().flatten()) {
                     x[0] += y[0];
@@ -326,16 +335,24 @@ impl Statistics {
     /// update-weighted mean; the second layer at its mean. What training
     /// never saw keeps the untrained start.
     pub fn initial_states(&self) -> InitialStates {
+        self.initial_states_from(&InitialStates::untrained())
+    }
+
+    /// [`initial_states`](Self::initial_states) of statistics gathered
+    /// starting from `start` (of the same mixers): what they never saw keeps
+    /// its state there.
+    pub fn initial_states_from(&self, start: &InitialStates) -> InitialStates {
         let images = self.images.max(1);
         let mixers = self
             .mixers
             .iter()
-            .map(|m| {
+            .zip(&start.mixers)
+            .map(|(m, untrained)| {
                 let counters = m
                     .hits
                     .iter()
                     .zip(&m.pairs)
-                    .zip(&m.untrained.counters)
+                    .zip(&untrained.counters)
                     .map(|((hits, pairs), untrained)| {
                         hits.iter()
                             .zip(pairs)
@@ -356,7 +373,7 @@ impl Statistics {
                     .weight_sums
                     .iter()
                     .zip(&m.updates)
-                    .zip(&m.untrained.weights)
+                    .zip(&untrained.weights)
                     .map(|((sums, updates), untrained)| {
                         let inputs = sums.len() / updates.len().max(1);
                         sums.iter()
@@ -435,11 +452,12 @@ mod tests {
     #[test]
     fn counters_start_at_the_observed_frequency() {
         let (m, untrained) = fed();
-        let stats = Statistics::of_image(&[(&m, untrained.clone())]);
+        let stats = Statistics::of_image(&[&m]);
+        let start = InitialStates { mixers: vec![untrained.clone()] };
         let mut twice = stats.clone();
         twice.merge(stats.clone()).unwrap();
         assert_eq!(twice.decisions(), 86);
-        let states = twice.initial_states();
+        let states = twice.initial_states_from(&start);
         let counters = &states.mixers[0].counters[0];
         // 20 ones in 80: (20.5 / 81) of 65536.
         // The same image twice: no variation between images, the most confidence.
@@ -454,7 +472,7 @@ mod tests {
         assert_eq!(states.mixers[0].final_weights, finals);
         let mut other = Mixer::new(&[(3, 255)], &[2], 4, 30000);
         other.gather_statistics();
-        let never = Statistics::of_image(&[(&other, untrained.clone())]).initial_states();
+        let never = Statistics::of_image(&[&other]).initial_states_from(&start);
         assert_eq!(never.mixers[0], untrained);
     }
 }

@@ -210,7 +210,7 @@ impl WaveletCodec {
         }
         models.gather_statistics();
         self.code_coefficients(&mut SymbolEncoder::new(), &mut models, rgb, width, height, quality)?;
-        models.statistics().context("statistics were gathered")
+        Ok(models.statistics())
     }
 
     /// The encoder's first part: the header, then the quantized planes

@@ -320,7 +320,7 @@ fn shipped_initial_states_fit_and_are_trained() {
     let shipped = initial_states::shipped();
     let mut models = context::Models::untrained(FORMAT_VERSION);
     models.gather_statistics();
-    let untrained = models.statistics().unwrap().initial_states();
+    let untrained = models.statistics().initial_states();
     assert!(shipped.classes.len() >= 2);
     for (top, states) in &shipped.classes {
         assert_eq!(states.mixers.len(), initial_states::MIXERS.len());
@@ -360,7 +360,7 @@ fn gathered_statistics_teach_frequencies_and_round_trip() {
     let untrained = {
         let mut m = context::Models::untrained(FORMAT_VERSION);
         m.gather_statistics();
-        m.statistics().unwrap().initial_states()
+        m.statistics().initial_states()
     };
     let (mut trained, mut kept) = (0, 0);
     for (s, u) in states.mixers.iter().zip(&untrained.mixers) {

@@ -96,7 +96,12 @@ pub fn train_wavelet_states(cfg: &WaveletStatesConfig, stop: Arc<AtomicBool>) ->
                 started.elapsed().as_secs_f64()
             );
         }
-        let classes = classes.iter().zip(&stats).map(|(&top, s)| (top, s.initial_states())).collect();
+        // What a round never saw keeps the state the round started from.
+        let learnt = |c: usize, s: &Statistics| match &start {
+            Some(start) => s.initial_states_from(&start.classes[c].1),
+            None => s.initial_states(),
+        };
+        let classes = classes.iter().zip(&stats).enumerate().map(|(c, (&top, s))| (top, learnt(c, s))).collect();
         start = Some(TrainedStates { classes });
     }
     let states = start.context("at least one round ran")?;
